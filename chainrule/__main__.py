@@ -1,0 +1,6 @@
+"""`python -m chainrule` runs the command line."""
+import sys
+
+from chainrule.cli import main
+
+sys.exit(main())

@@ -1,0 +1,21 @@
+"""The exceptions chainrule raises: each names what was wrong and where."""
+
+
+class ChainruleError(Exception):
+    """Base class of every error chainrule raises on purpose."""
+
+
+class ShapeError(ChainruleError, ValueError):
+    """Shapes that do not fit an operation (raised where the operation was built)."""
+
+
+class DTypeError(ChainruleError, TypeError):
+    """A dtype that cannot do what was asked (for example a gradient of integer data)."""
+
+
+class GraphError(ChainruleError, RuntimeError):
+    """A backward pass that cannot run: released graph, in-place change, non-scalar output."""
+
+
+class AnomalyError(ChainruleError, FloatingPointError):
+    """A value or cotangent became NaN or inf while `detect_anomaly()` was on."""

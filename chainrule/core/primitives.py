@@ -1,0 +1,480 @@
+"""The table of primitives: evaluation, reverse rule, forward rule, symbolic form, display.
+
+Conventions of the rules (as in JAX's Autodidax): ``g`` is the output cotangent, ``t`` an input
+tangent, ``ans`` the output value; arrays are positional, parameters keyword. Rules only use the
+operations defined here, so they work on arrays, Tensors (double backward), Duals and symbols.
+Reverse rules of broadcasting (``elementwise``) primitives return cotangents in the broadcast
+shape; reverse mode sums them back with :func:`unbroadcast`, the one place that undoes
+broadcasting.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule.core.registry import PerArg, defprim
+
+
+def shape_of(x) -> tuple:
+    """Shape of an array, box or Python scalar."""
+    return getattr(x, "shape", ())
+
+
+def ndim_of(x) -> int:
+    return len(shape_of(x))
+
+
+def dtype_of(x):
+    return getattr(x, "dtype", np.result_type(x))
+
+
+def _axes(axis, nd):
+    """Normalise ``axis`` (None, int or tuple, possibly negative) to a sorted tuple."""
+    if axis is None:
+        return tuple(range(nd))
+    if isinstance(axis, int):
+        axis = (axis,)
+    return tuple(sorted(a % nd if nd else a for a in axis))
+
+
+# ---------------------------------------------------------------- arithmetic
+add = defprim("add", np.add, (lambda g, ans, x, y: g, lambda g, ans, x, y: g),
+              (lambda t, ans, x, y: t, lambda t, ans, x, y: t),
+              sym=lambda sp, x, y: x + y, latex="{0} + {1}", display="+", elementwise=True,
+              doc="x + y, elementwise with broadcasting.")
+subtract = defprim("subtract", np.subtract,
+                   (lambda g, ans, x, y: g, lambda g, ans, x, y: negative(g)),
+                   (lambda t, ans, x, y: t, lambda t, ans, x, y: negative(t)),
+                   sym=lambda sp, x, y: x - y, latex="{0} - {1}", display="-", elementwise=True,
+                   doc="x - y, elementwise with broadcasting.")
+negative = defprim("negative", np.negative, (lambda g, ans, x: negative(g),),
+                   (lambda t, ans, x: negative(t),),
+                   sym=lambda sp, x: -x, latex="-{0}", display="neg", elementwise=True,
+                   doc="-x.")
+multiply = defprim("multiply", np.multiply,
+                   (lambda g, ans, x, y: multiply(g, y), lambda g, ans, x, y: multiply(g, x)),
+                   (lambda t, ans, x, y: multiply(t, y), lambda t, ans, x, y: multiply(x, t)),
+                   sym=lambda sp, x, y: x * y, latex="{0} \\cdot {1}", display="*",
+                   elementwise=True, doc="x * y, elementwise with broadcasting.")
+divide = defprim("divide", np.true_divide,
+                 (lambda g, ans, x, y: divide(g, y),
+                  lambda g, ans, x, y: negative(divide(multiply(g, ans), y))),
+                 (lambda t, ans, x, y: divide(t, y),
+                  lambda t, ans, x, y: negative(divide(multiply(t, ans), y))),
+                 sym=lambda sp, x, y: x / y, latex="\\frac{{{0}}}{{{1}}}", display="/",
+                 elementwise=True, doc="x / y; d/dy = -x/y^2 = -ans/y.")
+
+
+def _safe_log(x):
+    # log(x) where x > 0 and 0 elsewhere: d(x**y)/dy = x**y log x has the limit 0 at x = 0, and
+    # for x < 0 the power is only real for integer y, whose derivative in y is not used.
+    return log(where(greater(x, 0), x, 1))
+
+
+def _pow_dx(x, y):
+    # y * x**(y-1). A Python-number exponent stays a Python number: numpy treats it as weakly
+    # typed, so float32 stays float32 (np.subtract(2, 1) would be a strongly typed int64).
+    ym1 = y - 1 if isinstance(y, (int, float)) else subtract(y, 1)
+    return multiply(y, power(x, ym1))
+
+
+power = defprim("power", np.power,
+                (lambda g, ans, x, y: multiply(g, _pow_dx(x, y)),
+                 lambda g, ans, x, y: multiply(g, multiply(ans, _safe_log(x)))),
+                (lambda t, ans, x, y: multiply(t, _pow_dx(x, y)),
+                 lambda t, ans, x, y: multiply(t, multiply(ans, _safe_log(x)))),
+                sym=lambda sp, x, y: x ** y, latex="{{{0}}}^{{{1}}}", display="**", elementwise=True,
+                doc="x ** y; d/dx = y x^(y-1), d/dy = x^y log x (taken as 0 where x <= 0).")
+
+# ---------------------------------------------------------------- elementwise functions
+exp = defprim("exp", np.exp, (lambda g, ans, x: multiply(g, ans),), (lambda t, ans, x: multiply(t, ans),),
+              sym=lambda sp, x: sp.exp(x), latex="e^{{{0}}}", elementwise=True, doc="e^x; d/dx = e^x.")
+log = defprim("log", np.log, (lambda g, ans, x: divide(g, x),), (lambda t, ans, x: divide(t, x),),
+              sym=lambda sp, x: sp.log(x), latex="\\ln\\left({0}\\right)", elementwise=True,
+              doc="Natural logarithm; d/dx = 1/x.")
+sin = defprim("sin", np.sin, (lambda g, ans, x: multiply(g, cos(x)),),
+              (lambda t, ans, x: multiply(t, cos(x)),),
+              sym=lambda sp, x: sp.sin(x), latex="\\sin\\left({0}\\right)", elementwise=True,
+              doc="sin x; d/dx = cos x.")
+cos = defprim("cos", np.cos, (lambda g, ans, x: negative(multiply(g, sin(x))),),
+              (lambda t, ans, x: negative(multiply(t, sin(x))),),
+              sym=lambda sp, x: sp.cos(x), latex="\\cos\\left({0}\\right)", elementwise=True,
+              doc="cos x; d/dx = -sin x.")
+tanh = defprim("tanh", np.tanh, (lambda g, ans, x: multiply(g, subtract(1, multiply(ans, ans))),),
+               (lambda t, ans, x: multiply(t, subtract(1, multiply(ans, ans))),),
+               sym=lambda sp, x: sp.tanh(x), latex="\\tanh\\left({0}\\right)", elementwise=True,
+               doc="tanh x; d/dx = 1 - tanh(x)^2.")
+sqrt = defprim("sqrt", np.sqrt, (lambda g, ans, x: divide(g, multiply(2, ans)),),
+               (lambda t, ans, x: divide(t, multiply(2, ans)),),
+               sym=lambda sp, x: sp.sqrt(x), latex="\\sqrt{{{0}}}", elementwise=True,
+               doc="sqrt x; d/dx = 1 / (2 sqrt x).")
+sign = defprim("sign", np.sign, (None,), (None,), sym=lambda sp, x: sp.sign(x),
+               latex="\\operatorname{{sign}}\\left({0}\\right)", elementwise=True,
+               differentiable=False, analytic=False,
+               doc="Sign of x (-1, 0 or 1); piecewise constant, so it carries no derivative.")
+abs = defprim("abs", np.abs, (lambda g, ans, x: multiply(g, sign(x)),),
+              (lambda t, ans, x: multiply(t, sign(x)),),
+              sym=lambda sp, x: sp.Abs(x), latex="\\left|{0}\\right|", elementwise=True, analytic=False,
+              doc="|x|; d/dx = sign(x), so the subgradient at 0 is 0.")
+
+
+def _relu_impl(x):
+    return np.maximum(x, 0)
+
+
+relu = defprim("relu", _relu_impl, (lambda g, ans, x: where(greater(x, 0), g, 0),),
+               (lambda t, ans, x: where(greater(x, 0), t, 0),),
+               sym=lambda sp, x: sp.Max(0, x), latex="\\operatorname{{relu}}\\left({0}\\right)",
+               elementwise=True, analytic=False,
+               doc="max(x, 0); derivative 1 for x > 0 and 0 for x <= 0 (the subgradient 0 at 0, as PyTorch).")
+
+
+def _sigmoid_impl(x):
+    # exp(-|x|) never overflows; the two branches are the same function rearranged.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+sigmoid = defprim("sigmoid", _sigmoid_impl,
+                  (lambda g, ans, x: multiply(g, multiply(ans, subtract(1, ans))),),
+                  (lambda t, ans, x: multiply(t, multiply(ans, subtract(1, ans))),),
+                  sym=lambda sp, x: 1 / (1 + sp.exp(-x)), latex="\\sigma\\left({0}\\right)",
+                  elementwise=True,
+                  doc="1 / (1 + e^-x), a primitive so that it is stable for |x| = 1000; d/dx = s (1 - s).")
+softplus = defprim("softplus", lambda x: np.logaddexp(0, x),
+                   (lambda g, ans, x: multiply(g, sigmoid(x)),),
+                   (lambda t, ans, x: multiply(t, sigmoid(x)),),
+                   sym=lambda sp, x: sp.log(1 + sp.exp(x)), latex="\\operatorname{{softplus}}\\left({0}\\right)",
+                   elementwise=True,
+                   doc="log(1 + e^x), a primitive computed as logaddexp(0, x) so it never overflows; d/dx = sigmoid(x).")
+
+
+def _tie_share(x, other, g, strict):
+    # Where x wins, it gets all of g; at a tie each side gets half (as PyTorch's maximum does).
+    return where(strict(x, other), g, where(equal(x, other), multiply(g, 0.5), 0))
+
+
+maximum = defprim("maximum", np.maximum,
+                  (lambda g, ans, x, y: _tie_share(x, y, g, greater),
+                   lambda g, ans, x, y: _tie_share(y, x, g, greater)),
+                  (lambda t, ans, x, y: _tie_share(x, y, t, greater),
+                   lambda t, ans, x, y: _tie_share(y, x, t, greater)),
+                  sym=lambda sp, x, y: sp.Max(x, y), latex="\\max\\left({0}, {1}\\right)",
+                  elementwise=True, analytic=False,
+                  doc="Elementwise max; at a tie the derivative is split equally between x and y.")
+minimum = defprim("minimum", np.minimum,
+                  (lambda g, ans, x, y: _tie_share(x, y, g, less),
+                   lambda g, ans, x, y: _tie_share(y, x, g, less)),
+                  (lambda t, ans, x, y: _tie_share(x, y, t, less),
+                   lambda t, ans, x, y: _tie_share(y, x, t, less)),
+                  sym=lambda sp, x, y: sp.Min(x, y), latex="\\min\\left({0}, {1}\\right)",
+                  elementwise=True, analytic=False,
+                  doc="Elementwise min; at a tie the derivative is split equally between x and y.")
+
+
+def _where_impl(cond, x, y):
+    return np.where(cond, x, y)
+
+
+where = defprim("where", _where_impl,
+                (None, lambda g, ans, c, x, y: where(c, g, 0), lambda g, ans, c, x, y: where(c, 0, g)),
+                (None, lambda t, ans, c, x, y: where(c, t, 0), lambda t, ans, c, x, y: where(c, 0, t)),
+                sym=lambda sp, c, x, y: sp.Piecewise((x, c), (y, True)),
+                latex="\\begin{{cases}}{1} & {0}\\\\ {2} & \\text{{otherwise}}\\end{{cases}}",
+                elementwise=True, analytic=False,
+                doc="x where cond else y; cond is not differentiable.")
+
+
+def _comparison(name, impl, symbol, sym):
+    return defprim(name, impl, (None, None), (None, None), sym=sym, latex="{0} " + symbol + " {1}",
+                   display=symbol, elementwise=True, differentiable=False, analytic=False,
+                   doc=f"x {symbol} y elementwise: a boolean array, not differentiable.")
+
+
+equal = _comparison("equal", np.equal, "==", lambda sp, x, y: sp.Eq(x, y))
+not_equal = _comparison("not_equal", np.not_equal, "!=", lambda sp, x, y: sp.Ne(x, y))
+greater = _comparison("greater", np.greater, ">", lambda sp, x, y: x > y)
+greater_equal = _comparison("greater_equal", np.greater_equal, ">=", lambda sp, x, y: x >= y)
+less = _comparison("less", np.less, "<", lambda sp, x, y: x < y)
+less_equal = _comparison("less_equal", np.less_equal, "<=", lambda sp, x, y: x <= y)
+
+
+def _astype_impl(x, dtype):
+    return x.astype(dtype, copy=False) if hasattr(x, "astype") else np.asarray(x, dtype)
+
+
+astype = defprim("astype", _astype_impl,
+                 (lambda g, ans, x, dtype: astype(g, dtype=dtype_of(x)),),
+                 (lambda t, ans, x, dtype: astype(t, dtype=dtype),),
+                 sym=lambda sp, x, dtype: x, latex="{0}",
+                 doc="Cast to another dtype; the cotangent is cast back.")
+
+# ---------------------------------------------------------------- reductions
+
+
+def _sum_impl(x, axis=None, keepdims=False):
+    return np.add.reduce(x, axis=axis, keepdims=keepdims)
+
+
+def _unreduce(g, xshape, axis, keepdims):
+    """Broadcast the cotangent of a reduction back to the input's shape."""
+    if not keepdims and axis is not None:
+        kept = list(shape_of(g))
+        for a in _axes(axis, len(xshape)):
+            kept.insert(a, 1)
+        g = reshape(g, shape=tuple(kept))
+    return broadcast_to(g, shape=xshape)
+
+
+def _count(xshape, axis):
+    n = 1
+    for a in _axes(axis, len(xshape)):
+        n *= xshape[a]
+    return n
+
+
+sum = defprim("sum", _sum_impl,
+              (lambda g, ans, x, axis=None, keepdims=False: _unreduce(g, shape_of(x), axis, keepdims),),
+              (lambda t, ans, x, axis=None, keepdims=False: sum(t, axis=axis, keepdims=keepdims),),
+              sym=lambda sp, x, axis=None, keepdims=False: x, latex="\\sum {0}", display="sum",
+              doc="Sum over axis (None: all); the cotangent is broadcast back.")
+
+
+def _mean_impl(x, axis=None, keepdims=False):
+    return np.add.reduce(x, axis=axis, keepdims=keepdims) / _count(np.shape(x), axis)
+
+
+mean = defprim("mean", _mean_impl,
+               (lambda g, ans, x, axis=None, keepdims=False:
+                divide(_unreduce(g, shape_of(x), axis, keepdims), _count(shape_of(x), axis)),),
+               (lambda t, ans, x, axis=None, keepdims=False: mean(t, axis=axis, keepdims=keepdims),),
+               sym=lambda sp, x, axis=None, keepdims=False: x, latex="\\operatorname{{mean}} {0}",
+               doc="Mean over axis (None: all).")
+
+
+def _max_impl(x, axis=None, keepdims=False):
+    return np.maximum.reduce(x, axis=axis, keepdims=keepdims)
+
+
+def _max_share(g, ans, x, axis, keepdims):
+    # The cotangent goes to the maxima; tied maxima share it equally (as PyTorch's amax does).
+    xs = shape_of(x)
+    hit = equal(x, _unreduce(ans, xs, axis, keepdims))
+    share = astype(hit, dtype=dtype_of(x))
+    share = divide(share, sum(share, axis=axis, keepdims=True))
+    return multiply(_unreduce(g, xs, axis, keepdims), share)
+
+
+max = defprim("max", _max_impl,
+              (lambda g, ans, x, axis=None, keepdims=False: _max_share(g, ans, x, axis, keepdims),),
+              (lambda t, ans, x, axis=None, keepdims=False:
+               sum(_max_share(t, ans, x, axis, True), axis=axis, keepdims=keepdims),),
+              sym=lambda sp, x, axis=None, keepdims=False: x, latex="\\max {0}", analytic=False,
+              doc="Max over axis; tied maxima share the derivative equally.")
+
+
+def _logsumexp_impl(x, axis=None, keepdims=False):
+    # Shift by the max so exp never overflows; a row of -inf stays -inf instead of NaN.
+    m = np.maximum.reduce(x, axis=axis, keepdims=True) if np.size(x) else np.zeros_like(x)
+    m = np.where(np.isfinite(m), m, 0)
+    out = np.log(np.add.reduce(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else (np.squeeze(out, axis=axis) if axis is not None else out.reshape(()))
+
+
+def _lse_weights(ans, x, axis, keepdims):
+    return exp(subtract(x, _unreduce(ans, shape_of(x), axis, keepdims)))
+
+
+logsumexp = defprim("logsumexp", _logsumexp_impl,
+                    (lambda g, ans, x, axis=None, keepdims=False:
+                     multiply(_unreduce(g, shape_of(x), axis, keepdims), _lse_weights(ans, x, axis, keepdims)),),
+                    (lambda t, ans, x, axis=None, keepdims=False:
+                     sum(multiply(t, _lse_weights(ans, x, axis, keepdims)), axis=axis, keepdims=keepdims),),
+                    sym=lambda sp, x, axis=None, keepdims=False: x,
+                    latex="\\log\\sum e^{{{0}}}",
+                    doc="log sum exp(x) over axis, a primitive so it is shifted by the max (stable); "
+                        "d/dx = softmax(x).")
+
+
+def _softmax_impl(x, axis=-1):
+    z = np.exp(x - np.maximum.reduce(x, axis=axis, keepdims=True))
+    return z / np.add.reduce(z, axis=axis, keepdims=True)
+
+
+softmax = defprim("softmax", _softmax_impl,
+                  (lambda g, ans, x, axis=-1:
+                   multiply(ans, subtract(g, sum(multiply(g, ans), axis=axis, keepdims=True))),),
+                  (lambda t, ans, x, axis=-1:
+                   multiply(ans, subtract(t, sum(multiply(t, ans), axis=axis, keepdims=True))),),
+                  latex="\\operatorname{{softmax}}\\left({0}\\right)",
+                  doc="exp(x) / sum exp(x) along axis; a primitive because its vjp "
+                      "s * (g - <g, s>) needs only the output (one pass, stable).")
+
+# ---------------------------------------------------------------- linear algebra
+
+
+def _expand(a, axis):
+    s = list(shape_of(a))
+    s.insert(axis % (len(s) + 1), 1)
+    return reshape(a, shape=tuple(s))
+
+
+def _matmul_vjp(i, g, ans, x, y):
+    # Promote vectors to matrices (as matmul does), use the matrix rule, then undo the promotion.
+    xv, yv = ndim_of(x) == 1, ndim_of(y) == 1
+    if xv and yv:
+        return multiply(g, y) if i == 0 else multiply(g, x)
+    x2 = _expand(x, 0) if xv else x
+    y2 = _expand(y, -1) if yv else y
+    g2 = _expand(g, -1) if yv else g
+    g2 = _expand(g2, -2) if xv else g2
+    if i == 0:
+        out, target = matmul(g2, swapaxes(y2, -1, -2)), shape_of(x2)
+    else:
+        out, target = matmul(swapaxes(x2, -1, -2), g2), shape_of(y2)
+    out = unbroadcast(out, target)  # batch axes that were broadcast
+    return reshape(out, shape=shape_of(x if i == 0 else y))
+
+
+matmul = defprim("matmul", np.matmul, PerArg(_matmul_vjp),
+                 (lambda t, ans, x, y: matmul(t, y), lambda t, ans, x, y: matmul(x, t)),
+                 sym=lambda sp, x, y: x * y, latex="{0} {1}", display="@",
+                 doc="Matrix product with numpy's vector and batch rules; "
+                     "vjp: g @ y^T and x^T @ g.")
+
+# ---------------------------------------------------------------- shapes and indexing
+
+
+def _reshape_impl(x, shape):
+    return np.reshape(x, shape)
+
+
+reshape = defprim("reshape", _reshape_impl,
+                  (lambda g, ans, x, shape: reshape(g, shape=shape_of(x)),),
+                  (lambda t, ans, x, shape: reshape(t, shape=shape),),
+                  sym=lambda sp, x, shape: x, latex="{0}", doc="Same data, another shape.")
+
+
+def _transpose_impl(x, axes=None):
+    return np.transpose(x, axes)
+
+
+def _inverse_axes(axes, nd):
+    if axes is None:
+        return None
+    return tuple(np.argsort([a % nd for a in axes]).tolist())
+
+
+transpose = defprim("transpose", _transpose_impl,
+                    (lambda g, ans, x, axes=None: transpose(g, axes=_inverse_axes(axes, ndim_of(x))),),
+                    (lambda t, ans, x, axes=None: transpose(t, axes=axes),),
+                    sym=lambda sp, x, axes=None: x, latex="{{{0}}}^\\top",
+                    doc="Permute axes (None: reverse them).")
+
+
+def swapaxes(x, a, b):
+    """Exchange two axes (a transpose)."""
+    axes = list(range(ndim_of(x)))
+    axes[a], axes[b] = axes[b], axes[a]
+    return transpose(x, axes=tuple(axes))
+
+
+def _broadcast_to_impl(x, shape):
+    if np.shape(x) == tuple(shape):
+        return x
+    out = np.empty(shape, dtype=np.result_type(x))  # a writable copy: cheaper than a view here
+    out[...] = x
+    return out
+
+
+broadcast_to = defprim("broadcast_to", _broadcast_to_impl,
+                       (lambda g, ans, x, shape: unbroadcast(g, shape_of(x)),),
+                       (lambda t, ans, x, shape: broadcast_to(t, shape=shape),),
+                       sym=lambda sp, x, shape: x, latex="{0}",
+                       doc="Broadcast to a shape (a read-only view).")
+
+
+def unbroadcast(g, shape):
+    """Sum a cotangent of a broadcast result back to ``shape``: the one helper that undoes
+    broadcasting for every rule. Leading axes are summed away; axes of size 1 are summed with
+    keepdims."""
+    gshape = shape_of(g)
+    if gshape == shape:
+        return g
+    lead = len(gshape) - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1)
+    if axes:
+        g = sum(g, axis=axes)
+    return reshape(g, shape=shape) if shape_of(g) != shape else g
+
+
+def _is_advanced(index):
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(not isinstance(p, (int, slice, type(None), type(Ellipsis))) for p in parts)
+
+
+def _getitem_impl(x, index):
+    return x[index]
+
+
+def _scatter_add_impl(g, index, shape):
+    out = np.zeros(shape, dtype=np.result_type(g))
+    if _is_advanced(index):
+        np.add.at(out, index, g)  # repeated indices must add up, which plain assignment loses
+    else:
+        out[index] = g
+    return out
+
+
+getitem = defprim("getitem", _getitem_impl,
+                  (lambda g, ans, x, index: scatter_add(g, index=index, shape=shape_of(x)),),
+                  (lambda t, ans, x, index: getitem(t, index=index),),
+                  sym=lambda sp, x, index: x, latex="{0}_{{[\\cdot]}}", display="[]",
+                  doc="x[index]: basic slicing and integer-array indexing such as x[range(n), labels].")
+scatter_add = defprim("scatter_add", _scatter_add_impl,
+                      (lambda g, ans, u, index, shape: getitem(g, index=index),),
+                      (lambda t, ans, u, index, shape: scatter_add(t, index=index, shape=shape),),
+                      latex="\\operatorname{{scatter}}\\left({0}\\right)",
+                      doc="Zeros of `shape` with u added at index (repeated indices add up); "
+                          "the transpose of getitem.")
+
+
+def _concatenate_impl(*xs, axis=0):
+    return np.concatenate(xs, axis=axis)
+
+
+def _concat_vjp(i, g, ans, *xs, axis=0):
+    nd = ndim_of(ans)
+    ax = axis % nd
+    start = 0
+    for x in xs[:i]:
+        start += shape_of(x)[ax]
+    index = (slice(None),) * ax + (slice(start, start + shape_of(xs[i])[ax]),)
+    return getitem(g, index=index)
+
+
+def _zeros_for(x):
+    return np.zeros(shape_of(x), dtype=dtype_of(x))
+
+
+def _one_tangent(op):
+    # Contribution of argument i's tangent alone: the op applied to zeros elsewhere (linear op).
+    return PerArg(lambda i, t, ans, *xs, axis=0:
+                  op(*[t if j == i else _zeros_for(x) for j, x in enumerate(xs)], axis=axis))
+
+
+concatenate = defprim("concatenate", _concatenate_impl, PerArg(_concat_vjp),
+                      _one_tangent(lambda *xs, axis: concatenate(*xs, axis=axis)),
+                      latex="\\left[{0}\\right]", doc="Join arrays along an existing axis.")
+
+
+def _stack_impl(*xs, axis=0):
+    return np.stack(xs, axis=axis)
+
+
+def _stack_vjp(i, g, ans, *xs, axis=0):
+    ax = axis % ndim_of(ans)
+    return getitem(g, index=(slice(None),) * ax + (i,))
+
+
+stack = defprim("stack", _stack_impl, PerArg(_stack_vjp), _one_tangent(lambda *xs, axis: stack(*xs, axis=axis)),
+                latex="\\left[{0}\\right]", doc="Join arrays along a new axis.")

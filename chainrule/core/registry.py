@@ -1,0 +1,161 @@
+"""The registry of primitives and the dispatcher that every mode plugs into.
+
+A primitive is declared once, with everything each mode needs: ``impl`` evaluates it on arrays,
+``vjps[i](g, ans, *args, **params)`` is its reverse rule for argument ``i`` (the cotangent of
+that argument given the output cotangent ``g``), ``jvps[i](t, ans, *args, **params)`` its
+forward rule (the output tangent contributed by the tangent ``t`` of argument ``i``), ``sym`` its
+symbolic form and ``latex`` / ``display`` how it is shown. Rules are written with chainrule's
+own operations, so they are differentiable themselves and work on every kind of value.
+
+Values that a mode traces (Tensor for reverse mode, Dual for forward mode, symbolic values) are
+*boxes*. Calling a primitive's operation on plain arrays goes straight to ``impl``; when any
+argument is a box, the box with the highest *level* (the innermost transformation) handles it,
+which is what keeps nested derivatives free of perturbation confusion.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from chainrule.core.errors import ShapeError
+
+REGISTRY: dict[str, "Primitive"] = {}
+
+
+class State:
+    """Global switches read on the hot path (plain attributes: the cheapest lookup)."""
+
+    grad_enabled = True
+    anomaly = False
+
+
+STATE = State()
+_levels = itertools.count(1)
+
+
+def new_level() -> int:
+    """A fresh level for one transformation (grad, jvp, ...); eager tensors live at level 0."""
+    return next(_levels)
+
+
+class Box:
+    """A value traced by some mode. Subclasses implement ``_bind(prim, args, params)``."""
+
+    __slots__ = ()
+    _level = 0
+
+    def _bind(self, prim, args, params):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def bind(prim: "Primitive", args, params):
+    """Apply ``prim`` to arguments of which at least one is a box: the innermost box handles it."""
+    top = None
+    for a in args:
+        if isinstance(a, Box) and (top is None or a._level > top._level):
+            top = a
+    return top._bind(prim, args, params)
+
+
+class PerArg:
+    """Rules of a variadic primitive (concatenate, stack): ``rule(i, g, ans, *args)`` for any i."""
+
+    __slots__ = ("rule",)
+
+    def __init__(self, rule):
+        self.rule = rule
+
+    def __getitem__(self, i):
+        rule = self.rule
+        return lambda *a, **k: rule(i, *a, **k)
+
+
+class Primitive:
+    """One primitive operation and all its rules; see the module docstring."""
+
+    __slots__ = ("name", "impl", "vjps", "jvps", "sym", "latex", "display", "elementwise",
+                 "differentiable", "analytic", "doc", "op")
+
+    def __init__(self, name, impl, vjps=(), jvps=(), *, sym=None, latex=None, display=None,
+                 elementwise=False, differentiable=True, analytic=True, doc=""):
+        self.name = name
+        self.impl = impl
+        self.vjps = vjps
+        self.jvps = jvps
+        self.sym = sym
+        self.latex = latex
+        self.display = display or name
+        self.elementwise = elementwise  # broadcasting: reverse mode sums cotangents back
+        self.differentiable = differentiable  # False: output carries no derivative (comparisons)
+        self.analytic = analytic  # False: complex-step differences are wrong here (abs, max, ...)
+        self.doc = doc
+        self.op = _make_op(self)
+
+    def __repr__(self):
+        return f"<primitive {self.name}>"
+
+
+def _make_op(prim: Primitive):
+    # Plain arrays go straight to numpy: one check per argument, then the impl. Unary and binary
+    # operations get their own wrappers because *args/**params packing is most of the overhead.
+    impl = prim.impl
+
+    def op(*args, **params):
+        for a in args:
+            if isinstance(a, Box):
+                return bind(prim, args, params)
+        try:
+            return impl(*args, **params)
+        except (ValueError, IndexError, TypeError) as err:
+            raise shape_error(prim, args, params, err) from None
+
+    def unary(x, **params):
+        if isinstance(x, Box):
+            return bind(prim, (x,), params)
+        try:
+            return impl(x, **params) if params else impl(x)
+        except (ValueError, IndexError, TypeError) as err:
+            raise shape_error(prim, (x,), params, err) from None
+
+    def binary(x, y):
+        if isinstance(x, Box) or isinstance(y, Box):
+            return bind(prim, (x, y), _NO_PARAMS)
+        try:
+            return impl(x, y)
+        except (ValueError, IndexError, TypeError) as err:
+            raise shape_error(prim, (x, y), {}, err) from None
+
+    arity = getattr(prim.vjps, "__len__", None) and len(prim.vjps)
+    fn = unary if arity == 1 else binary if arity == 2 else op
+    fn.__name__ = fn.__qualname__ = prim.name
+    fn.__doc__ = prim.doc
+    fn.primitive = prim
+    return fn
+
+
+_NO_PARAMS: dict = {}
+
+
+def shape_error(prim, args, params, err):
+    shapes = [np.shape(a) if hasattr(a, "shape") or isinstance(a, (list, tuple)) else type(a).__name__
+              for a in args]
+    if prim.name == "matmul" and len(shapes) == 2 and all(isinstance(s, tuple) for s in shapes):
+        a, b = shapes
+        inner = (a[-1] if a else None, (b[-2] if len(b) > 1 else b[0]) if b else None)
+        msg = (f"matmul: shapes {a} and {b} do not fit: the last axis of the left operand ({inner[0]}) "
+               f"must equal the {'first' if len(b) == 1 else 'second-to-last'} axis of the right one ({inner[1]})")
+    else:
+        shown = " and ".join(str(s) for s in shapes)
+        extra = "".join(f", {k}={v!r}" for k, v in params.items() if k != "index")
+        msg = f"{prim.name}: cannot apply to shape{'s' if len(shapes) > 1 else ''} {shown}{extra}: {err}"
+    return ShapeError(msg)
+
+
+def defprim(name, impl, vjps=(), jvps=(), **kw):
+    """Declare a primitive, register it and return its operation (the function users call)."""
+    if name in REGISTRY:
+        raise ValueError(f"primitive {name!r} is already registered")
+    prim = Primitive(name, impl, vjps, jvps, **kw)
+    REGISTRY[name] = prim
+    return prim.op

@@ -1,0 +1,422 @@
+"""The Tensor: an array that records, when asked, how it was computed (a node of the graph)."""
+from __future__ import annotations
+
+import itertools
+import sys
+import traceback
+
+import numpy as np
+
+from chainrule.core import primitives as P
+from chainrule.core.errors import AnomalyError, DTypeError, GraphError
+from chainrule.core.registry import _NO_PARAMS, STATE, Box, bind, shape_error
+
+_PACKAGE_DIR = __file__.rsplit("core", 1)[0]
+
+
+class Tensor(Box):
+    """An array with an optional gradient. Operations on Tensors that require a gradient record
+    the graph: each result remembers its primitive, its arguments and their versions.
+
+    >>> x = tensor(2.0, requires_grad=True)
+    >>> y = x * x + 3 * x
+    >>> y.backward(); float(x.grad)
+    7.0
+
+    Gradients accumulate into ``.grad`` of leaves across backward calls (as in PyTorch): call
+    ``zero_grad`` on a model, or set ``x.grad = None``, between steps.
+    """
+
+    __array_priority__ = 1000  # numpy defers `array * tensor` to Tensor.__rmul__
+    # Defaults live on the class so that making a result tensor sets only what differs.
+    requires_grad = False
+    grad = None
+    name = None
+    _level = 0
+    _prim = None  # the primitive that made this tensor; None for a leaf
+    _parents = ()  # its arguments as given (Tensors and constants); None once released
+    _saved = None  # their values at this level, as the rules receive them
+    _params = None
+    _versions = None  # each Tensor argument's version when recorded (-1 for constants)
+    _version = 0  # bumped by every in-place change
+    _seq = 0  # creation order: consumers are made after what they consume
+    _retain = False
+    _where = None  # the user's line that built it (anomaly mode)
+
+    def __init__(self, data, requires_grad=False, dtype=None, name=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        data = np.array(data, dtype=dtype)
+        if data.dtype == object:
+            raise DTypeError(f"tensor: cannot make a numeric array from {type(data.flat[0]).__name__} values")
+        if requires_grad and not np.issubdtype(data.dtype, np.inexact):
+            raise DTypeError(f"tensor: requires_grad=True needs floating-point data, got dtype {data.dtype}; "
+                             "pass dtype=float or float values")
+        self.data = data
+        self.requires_grad = bool(requires_grad)
+        self.name = name
+
+    # -- recording ---------------------------------------------------------
+    def _bind(self, prim, args, params):
+        level = self._level
+        vals = []
+        versions = []
+        needs = False
+        boxed = False  # a value of a lower level (nested transformation) is still inside
+        for a in args:
+            if isinstance(a, Tensor) and a._level == level:
+                data = a.data
+                if a.requires_grad:
+                    needs = True
+                versions.append(a._version)
+            else:
+                data = a
+                versions.append(-1)
+            if isinstance(data, Box):
+                boxed = True
+            vals.append(data)
+        data = prim.op(*vals, **params) if boxed else _call_impl(prim, vals, params)
+        out = _new(data, level)
+        if needs and STATE.grad_enabled and prim.differentiable:
+            out.requires_grad = True
+            out._prim = prim
+            out._parents = args
+            out._saved = vals
+            out._params = params
+            out._versions = versions
+            out._seq = next(_sequence)
+        if STATE.anomaly:
+            _check_forward(out, prim)
+        return out
+
+    def _binary(self, prim, a, b):
+        """``prim(a, b)`` where self is a or b: the same as ``bind`` with the checks of the common
+        case (tensors of one level and plain constants) written out, for speed."""
+        level = self._level
+        if isinstance(a, Tensor) and a._level == level:
+            av, va, ga = a.data, a._version, a.requires_grad
+        elif isinstance(a, Box):
+            return bind(prim, (a, b), _NO_PARAMS)
+        else:
+            av, va, ga = a, -1, False
+        if isinstance(b, Tensor) and b._level == level:
+            bv, vb, gb = b.data, b._version, b.requires_grad
+        elif isinstance(b, Box):
+            return bind(prim, (a, b), _NO_PARAMS)
+        else:
+            bv, vb, gb = b, -1, False
+        if isinstance(av, Box) or isinstance(bv, Box):
+            data = prim.op(av, bv)
+        else:
+            try:
+                data = prim.impl(av, bv)
+            except (ValueError, IndexError, TypeError) as err:
+                raise shape_error(prim, (av, bv), _NO_PARAMS, err) from None
+        out = _object_new(Tensor)
+        out.data = data
+        if level:
+            out._level = level
+        if (ga or gb) and STATE.grad_enabled and prim.differentiable:
+            out.requires_grad = True
+            out._prim = prim
+            out._parents = (a, b)
+            out._saved = (av, bv)
+            out._params = _NO_PARAMS
+            out._versions = (va, vb)
+            out._seq = next(_sequence)
+        if STATE.anomaly:
+            _check_forward(out, prim)
+        return out
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._prim is None
+
+    # -- reverse mode ------------------------------------------------------
+    def backward(self, gradient=None, retain_graph=None, create_graph=False):
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` by reverse mode.
+
+        ``gradient`` is the cotangent of self (required unless self has one element);
+        ``retain_graph`` keeps the saved values for another backward (default: ``create_graph``); ``create_graph`` records
+        the backward pass itself so the gradients can be differentiated again.
+        """
+        _reverse().backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
+
+    def retain_grad(self):
+        """Keep ``.grad`` on this non-leaf tensor too after backward."""
+        self._retain = True
+        return self
+
+    def detach(self) -> "Tensor":
+        """The same data, cut from the graph."""
+        return _new(self.data, self._level)
+
+    def requires_grad_(self, flag=True):
+        if flag and not np.issubdtype(self.dtype, np.inexact):
+            raise DTypeError(f"requires_grad needs floating-point data, got dtype {self.dtype}")
+        self.requires_grad = flag
+        return self
+
+    # -- conversion --------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """The value as a numpy array (shares memory; not differentiable)."""
+        data = self.data
+        while isinstance(data, Box):  # a tensor of a nested transformation
+            data = data.primal if hasattr(data, "primal") else data.data
+        return np.asarray(data)
+
+    def item(self):
+        return self.numpy().item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.numpy()
+        return a.astype(dtype) if dtype is not None else a
+
+    def __float__(self):
+        return float(self.numpy())
+
+    def __int__(self):
+        return int(self.numpy())
+
+    def __bool__(self):
+        return bool(self.numpy())
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __repr__(self):
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        extra = ""
+        if self.dtype != np.float64 and np.issubdtype(self.dtype, np.floating):
+            extra += f", dtype={self.dtype}"
+        if self._prim is not None:
+            extra += f", grad_fn={self._prim.name}"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    def __hash__(self):
+        return id(self)
+
+    # -- numpy-like surface -------------------------------------------------
+    shape = property(lambda self: P.shape_of(self.data))
+    ndim = property(lambda self: len(P.shape_of(self.data)))
+    dtype = property(lambda self: P.dtype_of(self.data))
+    size = property(lambda self: int(np.prod(P.shape_of(self.data))))
+    T = property(lambda self: bind(P.transpose.primitive, (self,), {"axes": None}))
+
+    def __add__(self, o): return self._binary(_ADD, self, o)
+    def __radd__(self, o): return self._binary(_ADD, o, self)
+    def __sub__(self, o): return self._binary(_SUB, self, o)
+    def __rsub__(self, o): return self._binary(_SUB, o, self)
+    def __mul__(self, o): return self._binary(_MUL, self, o)
+    def __rmul__(self, o): return self._binary(_MUL, o, self)
+    def __truediv__(self, o): return self._binary(_DIV, self, o)
+    def __rtruediv__(self, o): return self._binary(_DIV, o, self)
+    def __pow__(self, o): return self._binary(_POW, self, o)
+    def __rpow__(self, o): return self._binary(_POW, o, self)
+    def __matmul__(self, o): return self._binary(_MATMUL, self, o)
+    def __rmatmul__(self, o): return self._binary(_MATMUL, o, self)
+    def __neg__(self): return bind(_NEG, (self,), {})
+    def __pos__(self): return self
+    def __abs__(self): return P.abs(self)
+    def __eq__(self, o): return P.equal(self, o)
+    def __ne__(self, o): return P.not_equal(self, o)
+    def __lt__(self, o): return P.less(self, o)
+    def __le__(self, o): return P.less_equal(self, o)
+    def __gt__(self, o): return P.greater(self, o)
+    def __ge__(self, o): return P.greater_equal(self, o)
+
+    def __getitem__(self, index):
+        return P.getitem(self, index=_plain_index(index))
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = shape[0]
+        return P.reshape(self, shape=tuple(shape))
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = axes[0]
+        return P.transpose(self, axes=tuple(axes) if axes else None)
+
+    def sum(self, axis=None, keepdims=False): return P.sum(self, axis=axis, keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False): return P.mean(self, axis=axis, keepdims=keepdims)
+    def max(self, axis=None, keepdims=False): return P.max(self, axis=axis, keepdims=keepdims)
+    def min(self, axis=None, keepdims=False): return -P.max(-self, axis=axis, keepdims=keepdims)
+    def astype(self, dtype): return P.astype(self, dtype=np.dtype(dtype))
+    def exp(self): return P.exp(self)
+    def log(self): return P.log(self)
+    def tanh(self): return P.tanh(self)
+    def sigmoid(self): return P.sigmoid(self)
+    def relu(self): return P.relu(self)
+    def sqrt(self): return P.sqrt(self)
+    def abs(self): return P.abs(self)
+
+    def argmax(self, axis=None):
+        """Index of the maximum (an integer array; not differentiable)."""
+        return self.numpy().argmax(axis=axis)
+
+    # -- in-place changes: allowed only where no gradient is being recorded ---
+    def _inplace(self, what, fn):
+        if self.requires_grad and STATE.grad_enabled:
+            kind = "a leaf" if self._prim is None else "a tensor"
+            raise GraphError(f"in-place {what} on {kind} that requires a gradient would make its graph wrong; "
+                             "write x = x + y instead, or do it inside `with chainrule.no_grad():`")
+        data = self.data
+        if isinstance(data, np.ndarray) and data.flags.writeable:
+            fn(data)
+        else:  # numpy scalars and broadcast views cannot be written: rebind instead
+            data = np.array(data)
+            fn(data)
+            self.data = data
+        self._version += 1
+        return self
+
+    def __iadd__(self, o): return self._inplace("+=", lambda d: np.add(d, _raw(o), out=d, casting="same_kind"))
+    def __isub__(self, o): return self._inplace("-=", lambda d: np.subtract(d, _raw(o), out=d, casting="same_kind"))
+    def __imul__(self, o): return self._inplace("*=", lambda d: np.multiply(d, _raw(o), out=d, casting="same_kind"))
+    def __itruediv__(self, o): return self._inplace("/=", lambda d: np.true_divide(d, _raw(o), out=d, casting="same_kind"))
+
+    def __setitem__(self, index, value):
+        self._inplace("assignment", lambda d: d.__setitem__(_plain_index(index), _raw(value)))
+
+    def copy_(self, value):
+        """Overwrite the data in place (same shape), e.g. to load weights."""
+        return self._inplace("copy_", lambda d: np.copyto(d, _raw(value), casting="same_kind"))
+
+    def zero_(self):
+        return self._inplace("zero_", lambda d: d.fill(0))
+
+
+_ADD, _SUB, _MUL, _DIV, _POW, _MATMUL, _NEG = (f.primitive for f in (
+    P.add, P.subtract, P.multiply, P.divide, P.power, P.matmul, P.negative))
+
+
+def _new(data, level=0) -> Tensor:
+    """A Tensor around ``data`` without validation or copying (the hot path)."""
+    t = _object_new(Tensor)
+    t.data = data
+    if level:
+        t._level = level
+    return t
+
+
+_object_new = object.__new__
+_sequence = itertools.count(1)
+
+
+def _reverse():
+    # modes.reverse imports this module, so it is looked up on first use.
+    global _reverse_module
+    if _reverse_module is None:
+        from chainrule.modes import reverse as _reverse_module
+    return _reverse_module
+
+
+_reverse_module = None
+
+
+def _call_impl(prim, vals, params):
+    try:
+        return prim.impl(*vals, **params)
+    except (ValueError, IndexError, TypeError) as err:
+        raise shape_error(prim, vals, params, err) from None
+
+
+def _raw(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _plain_index(index):
+    # Tensors inside an index (labels, masks) are data, not something to differentiate.
+    if isinstance(index, tuple):
+        return tuple(_plain_index(i) for i in index)
+    if isinstance(index, Tensor):
+        return index.numpy()
+    if isinstance(index, range):
+        return np.arange(index.start, index.stop, index.step)
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def tensor(data, requires_grad=False, dtype=None, name=None) -> Tensor:
+    """Make a Tensor (a copy of ``data``). Integer and boolean data cannot require a gradient.
+
+    >>> tensor([1.0, 2.0], requires_grad=True).shape
+    (2,)
+    """
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
+
+
+# ---------------------------------------------------------------- grad mode and anomaly mode
+class _Switch:
+    """Context manager (and decorator) that sets a STATE flag and restores it after."""
+
+    flag = ""
+    value = True
+
+    def __enter__(self):
+        self._prev = getattr(STATE, self.flag)
+        setattr(STATE, self.flag, self.value)
+        return self
+
+    def __exit__(self, *exc):
+        setattr(STATE, self.flag, self._prev)
+        return False
+
+    def __call__(self, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def wrapped(*a, **k):
+            with type(self)():
+                return fn(*a, **k)
+
+        return wrapped
+
+
+class no_grad(_Switch):
+    """Record nothing inside this block: operations cost what numpy costs."""
+
+    flag, value = "grad_enabled", False
+
+
+class enable_grad(_Switch):
+    """Record again inside a ``no_grad`` block."""
+
+    flag, value = "grad_enabled", True
+
+
+class detect_anomaly(_Switch):
+    """Name the first operation whose value or cotangent becomes NaN or inf, with the line of
+    user code that built it. Opt-in: it checks every value, so it is slow."""
+
+    flag, value = "anomaly", True
+
+
+def is_grad_enabled() -> bool:
+    return STATE.grad_enabled
+
+
+def user_frame() -> str:
+    """The innermost stack frame outside chainrule, as 'file:line in function: code'."""
+    for frame in reversed(traceback.extract_stack(sys._getframe(1))):
+        if not frame.filename.startswith(_PACKAGE_DIR):
+            return f"{frame.filename}:{frame.lineno} in {frame.name}: {frame.line}"
+    return "<unknown>"
+
+
+def _check_forward(out, prim):
+    out._where = user_frame()
+    if not np.all(np.isfinite(out.numpy())):
+        raise AnomalyError(f"{prim.name} produced a non-finite value (NaN or inf), built at {out._where}")

@@ -1,0 +1,149 @@
+"""Reverse mode (backpropagation): walk the recorded graph from the output to the leaves.
+
+The walk is iterative: each node is processed once all the nodes that consume it have passed
+their cotangents down (nodes in decreasing creation order), so a chain of a million operations
+needs no recursion. Cotangents of a node that feeds several others are summed:
+``g_x = sum_k g_{u_k} du_k/dx``.
+"""
+from __future__ import annotations
+
+from heapq import heappop, heappush
+
+import numpy as np
+
+from chainrule.core.errors import AnomalyError, GraphError
+from chainrule.core.primitives import add, shape_of, unbroadcast
+from chainrule.core.registry import STATE
+from chainrule.core.tensor import Tensor, _new
+
+
+def backward(root: Tensor, gradient=None, *, retain_graph=None, create_graph=False):
+    """``root.backward()``: accumulate into the ``.grad`` of every leaf that requires one.
+    ``retain_graph`` defaults to ``create_graph`` (the recorded backward pass refers to the
+    forward graph), as in PyTorch."""
+    if retain_graph is None:
+        retain_graph = create_graph
+    if not root.requires_grad:
+        raise GraphError("backward: this tensor does not require a gradient (no input had "
+                         "requires_grad=True, or it was computed under no_grad)")
+    if gradient is None:
+        if shape_of(root.data) != () and int(np.prod(shape_of(root.data))) != 1:
+            raise GraphError(f"backward: the output has shape {root.shape}; pass `gradient=` (its cotangent, "
+                             "same shape) or reduce it to a scalar first, e.g. y.sum().backward()")
+        gradient = np.ones_like(root.data)
+    else:
+        gradient = gradient.data if isinstance(gradient, Tensor) and not create_graph else gradient
+        if shape_of(gradient) != root.shape:
+            raise GraphError(f"backward: gradient has shape {shape_of(gradient)} but the output has shape {root.shape}")
+    if create_graph and not isinstance(gradient, Tensor):
+        gradient = _new(gradient, root._level)
+    prev = STATE.grad_enabled
+    STATE.grad_enabled = create_graph
+    try:
+        _walk(root, gradient, None, retain_graph, create_graph)
+    finally:
+        STATE.grad_enabled = prev
+
+
+def grads_of(root: Tensor, gradient, inputs, *, retain_graph=True, create_graph=False):
+    """Cotangents of ``inputs`` (leaves of root's level) for the output cotangent ``gradient``,
+    returned instead of accumulated (None where an input does not affect root): the reverse-mode
+    core of the functional API. With ``create_graph`` they are Tensors that can be
+    differentiated again."""
+    found = {id(t): None for t in inputs}
+    if root.requires_grad:
+        if create_graph and not isinstance(gradient, Tensor):
+            gradient = _new(gradient, root._level)
+        prev = STATE.grad_enabled
+        STATE.grad_enabled = create_graph
+        try:
+            _walk(root, gradient, found, retain_graph, create_graph)
+        finally:
+            STATE.grad_enabled = prev
+    return [found[id(t)] for t in inputs]
+
+
+def _walk(root, gradient, found, retain_graph, create_graph):
+    level = root._level
+    if root._prim is None:  # the output is itself a leaf
+        _deliver(root, gradient, found, create_graph)
+        return
+    # A node is made after everything it consumes, so popping nodes in decreasing creation order
+    # (a max-heap on `_seq`) reaches each one only after all its consumers have sent their
+    # cotangents: a reverse topological order in one pass, without recursion.
+    cots = {id(root): gradient}
+    heap = [(-root._seq, id(root), root)]
+    anomaly = STATE.anomaly
+    while heap:
+        node = heappop(heap)[2]
+        g = cots.pop(id(node))
+        parents = node._parents
+        if parents is None:
+            raise GraphError(f"backward: the graph through {node._prim.name} was already released by an earlier "
+                             "backward; pass retain_graph=True to the first backward to walk it twice")
+        if node._retain:
+            _deliver(node, g, None, create_graph)
+        prim, params, versions = node._prim, node._params, node._versions
+        if create_graph:
+            args, ans = parents, node
+        else:
+            args, ans = node._saved, node.data
+        vjps = prim.vjps
+        i = -1
+        for p in parents:
+            i += 1
+            if versions[i] < 0:
+                continue  # a constant
+            if p._version != versions[i]:  # any saved input, differentiated or not, feeds the rules
+                _version_error(node, i, p)
+            if not p.requires_grad:
+                continue
+            gi = vjps[i](g, ans, *args, **params)
+            if prim.elementwise:
+                gi = unbroadcast(gi, shape_of(p.data))
+            if anomaly:
+                _check_cotangent(node, i, gi)
+            if p._prim is None:
+                _deliver(p, gi, found, create_graph)
+                continue
+            k = id(p)
+            prev = cots.get(k)
+            if prev is None:
+                cots[k] = gi
+                heappush(heap, (-p._seq, k, p))
+            else:
+                cots[k] = add(prev, gi)
+        if not retain_graph:
+            node._parents = None  # release the saved inputs; the node stays a (spent) graph node
+            node._saved = None
+
+
+def _deliver(leaf, g, found, create_graph):
+    if found is not None:
+        k = id(leaf)
+        if k in found:
+            found[k] = g if found[k] is None else add(found[k], g)
+        return
+    if create_graph:
+        if not isinstance(g, Tensor):
+            g = _new(g, leaf._level)
+        leaf.grad = g if leaf.grad is None else leaf.grad + g
+    elif leaf.grad is None:
+        leaf.grad = _new(g.data if isinstance(g, Tensor) else g, leaf._level)
+    else:
+        leaf.grad = _new(leaf.grad.data + (g.data if isinstance(g, Tensor) else g), leaf._level)
+
+
+def _version_error(node, i, p):
+    raise GraphError(
+        f"backward: input {i} of {node._prim.name} (shape {p.shape}) was changed in place after the "
+        f"operation saved it (version {node._versions[i]} -> {p._version}); its gradient would be wrong. "
+        "Compute with a copy, or change it only after backward")
+
+
+def _check_cotangent(node, i, g):
+    data = g.numpy() if isinstance(g, Tensor) else np.asarray(g)
+    if not np.all(np.isfinite(data)):
+        raise AnomalyError(f"backward: the cotangent that {node._prim.name} sends to its input {i} "
+                           "became non-finite (NaN or inf); "
+                           f"the operation was built at {node._where or '<anomaly mode was off when it was built>'}")

@@ -1,0 +1,146 @@
+"""Every primitive of the registry: rules present, reverse rule against central differences
+(first and second order) on random inputs with broadcasting, keepdims, negative axes and edges."""
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.core.registry import REGISTRY, PerArg
+from chainrule.testing import check_grads
+
+rng = np.random.default_rng(1234)
+
+
+def r(*shape, low=-2.0, high=2.0):
+    return rng.uniform(low, high, size=shape)
+
+
+def pos(*shape):
+    return rng.uniform(0.5, 2.0, size=shape)
+
+
+# primitive name -> list of (function, args). Each case is checked to order 2 unless marked "1".
+CASES = {
+    "add": [(cr.add, (r(3, 4), r(4))), (cr.add, (r(2, 1, 3), r(4, 1)))],
+    "subtract": [(cr.subtract, (r(3, 1), r(1, 4)))],
+    "negative": [(cr.negative, (r(5),))],
+    "multiply": [(cr.multiply, (r(3, 4), r(3, 1))), (cr.multiply, (r(), r(2, 3)))],
+    "divide": [(cr.divide, (r(3, 4), pos(4))), (cr.divide, (pos(2, 2), pos(2, 2)))],
+    "power": [(cr.power, (pos(3, 2), r(2))), (lambda x: x ** 3, (r(4),)), (lambda x: cr.power(2.0, x), (r(3),))],
+    "exp": [(cr.exp, (r(3, 2),))],
+    "log": [(cr.log, (pos(4),))],
+    "sin": [(cr.sin, (r(3),))],
+    "cos": [(cr.cos, (r(3),))],
+    "tanh": [(cr.tanh, (r(2, 3),))],
+    "sqrt": [(cr.sqrt, (pos(3),))],
+    "abs": [(cr.abs, (np.array([-1.5, -0.3, 0.4, 2.0]),))],
+    "sign": [(lambda x: cr.sign(x) * x, (np.array([-1.5, 0.4]),))],
+    "relu": [(cr.relu, (np.array([-1.5, -0.3, 0.4, 2.0]),))],
+    "sigmoid": [(cr.sigmoid, (r(5) * 5,))],
+    "softplus": [(cr.softplus, (r(5) * 5,))],
+    "maximum": [(cr.maximum, (r(3, 4), r(4)))],
+    "minimum": [(cr.minimum, (r(3, 1), r(4)))],
+    "where": [(lambda x, y: cr.where(np.array([True, False, True]), x, y), (r(3), r(2, 3)))],
+    "equal": [(lambda x: x * cr.equal(x, x), (r(3),))],
+    "not_equal": [(lambda x: x * cr.not_equal(x, 0.0), (r(3),))],
+    "greater": [(lambda x: x * cr.greater(x, 0.0), (r(4),))],
+    "greater_equal": [(lambda x: x * cr.greater_equal(x, 0.0), (r(4),))],
+    "less": [(lambda x: x * cr.less(x, 0.0), (r(4),))],
+    "less_equal": [(lambda x: x * cr.less_equal(x, 0.0), (r(4),))],
+    "astype": [(lambda x: cr.astype(x * x, np.longdouble).astype(np.float64) * x, (r(3),))],
+    "sum": [(lambda x: cr.sum(x, axis=-1), (r(3, 4),)), (lambda x: cr.sum(x, axis=(0, 2), keepdims=True), (r(2, 3, 4),)),
+            (cr.sum, (r(3, 2),))],
+    "mean": [(lambda x: cr.mean(x, axis=0), (r(3, 4),)), (lambda x: cr.mean(x, axis=-2, keepdims=True), (r(2, 3, 4),))],
+    "max": [(lambda x: cr.max(x, axis=1), (r(3, 4),)), (lambda x: cr.max(x, axis=-1, keepdims=True), (r(2, 5),)),
+            (cr.max, (r(4, 2),)), (lambda x: cr.min(x, axis=0), (r(3, 2),))],
+    "logsumexp": [(lambda x: cr.logsumexp(x, axis=-1), (r(3, 4),)), (lambda x: cr.logsumexp(x, axis=0, keepdims=True), (r(3, 2),)),
+                  (cr.logsumexp, (r(5),))],
+    "softmax": [(lambda x: cr.softmax(x, axis=-1), (r(3, 4),)), (lambda x: cr.softmax(x, axis=0), (r(3, 2),)),
+                (lambda x: cr.log_softmax(x, axis=1), (r(2, 4),))],
+    "matmul": [(cr.matmul, (r(3, 4), r(4, 2))), (cr.matmul, (r(4), r(4, 3))), (cr.matmul, (r(3, 4), r(4))),
+               (cr.matmul, (r(4), r(4))), (cr.matmul, (r(2, 3, 4), r(4, 5))), (cr.matmul, (r(2, 1, 3, 4), r(3, 4, 2))),
+               (cr.matmul, (r(3), r(2, 3, 4)))],
+    "reshape": [(lambda x: cr.reshape(x, (2, -1)), (r(3, 4),))],
+    "transpose": [(cr.transpose, (r(2, 3, 4),)), (lambda x: cr.transpose(x, (1, 2, 0)), (r(2, 3, 4),)),
+                  (lambda x: cr.tensor(0.0) + x.T if isinstance(x, cr.Tensor) else x.T, (r(2, 3),))],
+    "broadcast_to": [(lambda x: cr.broadcast_to(x, (2, 3, 4)), (r(3, 1),))],
+    "getitem": [(lambda x: cr.tensor(x)[1:, ::2] if not isinstance(x, cr.Tensor) else x[1:, ::2], (r(3, 4),)),
+                (lambda x: x[np.arange(3), np.array([0, 2, 0])], (r(3, 4),)),
+                (lambda x: x[np.array([0, 0, 1])], (r(3, 2),)),
+                (lambda x: x[..., -1], (r(2, 3),))],
+    "scatter_add": [(lambda u: cr.core.primitives.scatter_add(u, index=np.array([0, 2, 0]), shape=(4,)), (r(3),))],
+    "concatenate": [(lambda x, y: cr.concatenate([x, y], axis=-1), (r(2, 3), r(2, 2))),
+                    (lambda x, y: cr.concatenate([x, y]), (r(1, 3), r(2, 3)))],
+    "stack": [(lambda x, y: cr.stack([x, y], axis=1), (r(2, 3), r(2, 3))), (lambda x, y: cr.stack([x, y], axis=-1), (r(3), r(3)))],
+}
+
+
+def test_every_primitive_has_every_rule():
+    for name, prim in REGISTRY.items():
+        assert callable(prim.impl), name
+        assert prim.display and prim.latex, f"{name} lacks display or LaTeX"
+        assert prim.doc, f"{name} lacks a docstring"
+        if not prim.differentiable:
+            continue
+        for kind, rules in (("reverse", prim.vjps), ("forward", prim.jvps)):
+            if isinstance(rules, PerArg):
+                assert callable(rules.rule), f"{name} lacks a {kind} rule"
+            else:
+                assert len(rules) >= 1 and any(callable(rule) for rule in rules), f"{name} lacks a {kind} rule"
+
+
+def test_every_primitive_is_in_the_table():
+    missing = sorted(set(REGISTRY) - set(CASES))
+    assert not missing, f"primitives without a gradient check: {missing}"
+
+
+@pytest.mark.parametrize("name,case", [(n, c) for n, cs in CASES.items() for c in cs],
+                         ids=[f"{n}-{i}" for n, cs in CASES.items() for i in range(len(cs))])
+def test_reverse_rule_matches_central_differences(name, case):
+    fn, args = case
+    order = 1 if name in ("relu", "abs", "maximum", "minimum", "max", "sign") else 2
+    check_grads(fn, *args, order=order, modes=["reverse"])
+
+
+def test_edge_values_finite_and_correct():
+    x = np.array([-1000.0, -30.0, 0.0, 30.0, 1000.0])
+    for dtype in (np.float32, np.float64):
+        t = cr.tensor(x, dtype=dtype, requires_grad=True)
+        outs = [cr.sigmoid(t), cr.softplus(t), cr.tanh(t), cr.softmax(t), cr.log_softmax(t), cr.logsumexp(t)]
+        for out in outs:
+            assert out.dtype == dtype
+            assert np.all(np.isfinite(out.numpy()))
+            t.grad = None
+            cr.sum(out * np.linspace(0.1, 1, out.size).reshape(out.shape).astype(dtype)).backward()
+            assert np.all(np.isfinite(t.grad.numpy())) and t.grad.dtype == dtype
+    np.testing.assert_allclose(cr.sigmoid(np.array([-1000.0, 1000.0])), [0.0, 1.0])
+    np.testing.assert_allclose(cr.logsumexp(np.array([1000.0, 1000.0])), 1000 + np.log(2))
+    np.testing.assert_allclose(cr.log_softmax(np.array([1000.0, 0.0])), [0.0, -1000.0])
+
+
+def test_relu_subgradient_and_tie_rules():
+    x = cr.tensor([-1.0, 0.0, 2.0], requires_grad=True)
+    cr.sum(cr.relu(x)).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 1.0])
+    a = cr.tensor([1.0, 2.0], requires_grad=True)
+    b = cr.tensor([1.0, 3.0], requires_grad=True)
+    cr.sum(cr.maximum(a, b)).backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [0.5, 0.0])
+    np.testing.assert_array_equal(b.grad.numpy(), [0.5, 1.0])
+    m = cr.tensor([[3.0, 3.0, 1.0]], requires_grad=True)
+    cr.max(m).backward()
+    np.testing.assert_array_equal(m.grad.numpy(), [[0.5, 0.5, 0.0]])
+
+
+def test_float32_stays_float32():
+    w = cr.tensor(r(4, 3), dtype=np.float32, requires_grad=True)
+    x = r(5, 4).astype(np.float32)
+    y = cr.sum(cr.log_softmax(cr.tanh(x @ w * 2.0 + 1) ** 2 / 3.0 - cr.sqrt(cr.abs(x @ w) + 1e-3)))
+    assert y.dtype == np.float32
+    y.backward()
+    assert w.grad.dtype == np.float32
+
+
+def test_comparisons_are_boolean_and_not_differentiable():
+    x = cr.tensor([1.0, -1.0], requires_grad=True)
+    for out in (x > 0, x >= 0, x < 0, x <= 0, x == 1, x != 1):
+        assert out.dtype == bool and not out.requires_grad
