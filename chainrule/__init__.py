@@ -22,13 +22,28 @@ from chainrule.core.tensor import (
 __version__ = "0.1.0"
 
 
+# Submodules and functions that load on first use, so `import chainrule` stays fast:
+# public name -> module (a submodule itself, or the module that defines the name).
+_LAZY_MODULES = {
+    "testing": "chainrule.testing", "nn": "chainrule.nn", "data": "chainrule.data",
+    "optim": "chainrule.optim", "numeric": "chainrule.modes.numeric", "symbolic": "chainrule.modes.symbolic",
+    "viz": "chainrule.viz", "sklearn": "chainrule.sklearn", "expr": "chainrule.expr",
+}
+_LAZY_NAMES = {
+    **dict.fromkeys(("grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp"), "chainrule.modes.api"),
+    "Dual": "chainrule.modes.forward",
+    "compare": "chainrule.modes.compare",
+    **dict.fromkeys(("trace", "name", "Graph"), "chainrule.viz.trace"),
+    "cost": "chainrule.viz.cost",
+    **dict.fromkeys(("fit", "History"), "chainrule.nn.training"),
+}
+
+
 def __getattr__(name):
-    # Submodules with optional or heavier dependencies load on first use: `import chainrule` stays fast.
     import importlib
 
-    lazy = {"testing": "chainrule.testing", "nn": "chainrule.nn", "data": "chainrule.data",
-            "optim": "chainrule.optim", "numeric": "chainrule.modes.numeric",
-            "symbolic": "chainrule.modes.symbolic", "viz": "chainrule.viz", "sklearn": "chainrule.sklearn"}
-    if name in lazy:
-        return importlib.import_module(lazy[name])
+    if name in _LAZY_MODULES:
+        return importlib.import_module(_LAZY_MODULES[name])
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
     raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
