@@ -1,0 +1,207 @@
+"""Losses and activations as plain functions of Tensors (or arrays, or any traced value).
+
+Every loss takes ``reduction="mean" | "sum" | "none"`` and is stable for logits of any size
+(value and gradient stay finite for logits of +-1000).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule.core import primitives as P
+from chainrule.core.errors import DTypeError, ShapeError
+from chainrule.core.ops import log_softmax, softmax
+from chainrule.core.registry import Box
+from chainrule.core.tensor import Tensor
+
+__all__ = ["relu", "sigmoid", "tanh", "softplus", "leaky_relu", "identity", "softmax", "log_softmax",
+           "linear", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+           "cross_entropy", "nll_loss", "REDUCTIONS"]
+
+relu, sigmoid, tanh, softplus = P.relu, P.sigmoid, P.tanh, P.softplus
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def identity(x):
+    """x."""
+    return x
+
+
+def leaky_relu(x, negative_slope=0.01):
+    r"""$x$ for $x > 0$, else $\alpha x$ (derivative $\alpha$ at 0, as PyTorch)."""
+    return P.where(P.greater(x, 0), x, P.multiply(x, negative_slope))
+
+
+def linear(x, weight, bias=None):
+    r"""$x W^\top + b$ with ``weight`` of shape (out, in)."""
+    y = P.matmul(x, P.transpose(weight, axes=None))
+    return y if bias is None else P.add(y, bias)
+
+
+# ---------------------------------------------------------------- helpers
+def _check_reduction(reduction, who):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{who}: reduction must be one of {', '.join(map(repr, REDUCTIONS))}, got {reduction!r}")
+
+
+def _reduce(loss, reduction):
+    if reduction == "mean":
+        return P.mean(loss)
+    if reduction == "sum":
+        return P.sum(loss)
+    return loss
+
+
+def _float_dtype(x):
+    dt = P.dtype_of(x)
+    return dt if np.issubdtype(dt, np.floating) else np.dtype(np.float64)
+
+
+def _target_like(target, input, who):
+    """``target`` in the input's dtype and shape. A target with as many entries as the input
+    (labels (n,) for outputs (n, 1)) is reshaped; anything else is a ShapeError, because
+    broadcasting (n,) against (n, 1) would silently compare every pair."""
+    dtype, shape = _float_dtype(input), P.shape_of(input)
+    if isinstance(target, Box):
+        if P.dtype_of(target) != dtype:
+            target = P.astype(target, dtype=dtype)
+    else:
+        target = np.asarray(target)
+        if target.dtype != dtype:
+            if target.dtype.kind not in "biuf":
+                raise DTypeError(f"{who}: targets must be numbers, got dtype {target.dtype}")
+            target = target.astype(dtype)
+    tshape = P.shape_of(target)
+    if tshape != shape:
+        if int(np.prod(tshape)) != int(np.prod(shape)):
+            raise ShapeError(f"{who}: input has shape {shape} but target has shape {tshape}")
+        target = P.reshape(target, shape=shape)
+    return target
+
+
+def _values(x):
+    """The plain numpy value of x, or None for a traced value that is not a Tensor."""
+    if isinstance(x, Tensor):
+        x = x.data
+    return None if isinstance(x, Box) else np.asarray(x)
+
+
+def _labels(target, n, k, who):
+    """Integer class labels (n,) in 0..k-1, checked, as a numpy array."""
+    lab = _values(target)
+    if lab is None:
+        raise TypeError(f"{who}: class labels must be data (an array or Tensor), not a traced value")
+    if lab.dtype.kind not in "iu":
+        if lab.dtype.kind != "f" or not np.all(lab == np.round(lab)):
+            raise DTypeError(f"{who}: class labels must be whole numbers, got dtype {lab.dtype}")
+        lab = lab.astype(np.int64)
+    if lab.shape != (n,):
+        raise ShapeError(f"{who}: {n} rows of scores but labels of shape {lab.shape} (expected ({n},))")
+    if n and (lab.min() < 0 or lab.max() >= k):
+        row = int(np.flatnonzero((lab < 0) | (lab >= k))[0])
+        raise ValueError(f"{who}: label {lab[row]} (row {row}) is out of range for {k} classes; "
+                         f"labels must be in 0..{k - 1}")
+    return lab
+
+
+def _scores_2d(x, who):
+    shape = P.shape_of(x)
+    if len(shape) != 2:
+        raise ShapeError(f"{who}: expected scores of shape (n, n_classes), got shape {shape}")
+    return shape
+
+
+_ARANGE: dict = {}
+
+
+def _rows(n):
+    # np.arange(n) for the row index of logp[rows, labels]; batches repeat sizes, so cache it.
+    r = _ARANGE.get(n)
+    if r is None:
+        r = _ARANGE[n] = np.arange(n)
+        r.flags.writeable = False
+    return r
+
+
+# ---------------------------------------------------------------- losses
+def mse_loss(input, target, reduction="mean"):
+    r"""Mean squared error (the quadratic loss, PyTorch's definition):
+    $\frac1N \sum_i (\hat y_i - y_i)^2$ over all entries.
+
+    >>> float(mse_loss(np.array([1.0, 2.0]), np.array([0.0, 0.0])))
+    2.5
+    """
+    _check_reduction(reduction, "mse_loss")
+    d = P.subtract(input, _target_like(target, input, "mse_loss"))
+    return _reduce(P.multiply(d, d), reduction)
+
+
+def _clamped_log(p):
+    # log p, clamped at -100 as PyTorch does, so that p = 0 gives a finite loss. The inner where
+    # keeps log away from 0 so its derivative is finite where the outer where discards it.
+    pos = P.greater(p, 0)
+    return P.where(pos, P.maximum(P.log(P.where(pos, p, 1.0)), -100.0), -100.0)
+
+
+def binary_cross_entropy(input, target, reduction="mean"):
+    r"""$-[y \log p + (1 - y) \log(1 - p)]$ for probabilities $p$ in [0, 1] (each log clamped
+    at -100 like PyTorch). Prefer :func:`binary_cross_entropy_with_logits` on logits.
+
+    >>> round(float(binary_cross_entropy(np.array([0.8]), np.array([1.0]))), 6)
+    0.223144
+    """
+    _check_reduction(reduction, "binary_cross_entropy")
+    y = _target_like(target, input, "binary_cross_entropy")
+    p = _values(input)
+    if p is not None and p.size and not (p.min() >= 0 and p.max() <= 1):
+        raise ValueError("binary_cross_entropy: input must be probabilities in [0, 1] (got values from "
+                         f"{p.min():.4g} to {p.max():.4g}); for logits use binary_cross_entropy_with_logits")
+    loss = P.negative(P.add(P.multiply(y, _clamped_log(input)),
+                            P.multiply(P.subtract(1.0, y), _clamped_log(P.subtract(1.0, input)))))
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, reduction="mean"):
+    r"""Binary cross-entropy of logits $z$: $\mathrm{softplus}(z) - y z$, which equals
+    $-[y\log\sigma(z) + (1-y)\log(1-\sigma(z))]$ but never overflows; gradient $\sigma(z) - y$.
+
+    >>> round(float(binary_cross_entropy_with_logits(np.array([1000.0]), np.array([0.0]))), 3)
+    1000.0
+    """
+    _check_reduction(reduction, "binary_cross_entropy_with_logits")
+    y = _target_like(target, input, "binary_cross_entropy_with_logits")
+    return _reduce(P.subtract(P.softplus(input), P.multiply(y, input)), reduction)
+
+
+def cross_entropy(input, target, reduction="mean"):
+    r"""Softmax cross-entropy of logits (n, K): $-\log \mathrm{softmax}(z_i)_{y_i}$ averaged over
+    rows, computed as ``log_softmax`` + ``logp[range(n), labels]`` (stable for any logits).
+
+    ``target`` is integer class labels (n,), or one-hot / probability rows of shape (n, K)
+    (then the loss of a row is $-\sum_k t_k \log \mathrm{softmax}(z)_k$).
+
+    >>> round(float(cross_entropy(np.array([[2.0, 0.0]]), np.array([0]))), 6)
+    0.126928
+    """
+    _check_reduction(reduction, "cross_entropy")
+    n, k = _scores_2d(input, "cross_entropy")
+    logp = log_softmax(input, axis=-1)
+    tshape = P.shape_of(target) if isinstance(target, Box) else np.shape(target)
+    if tshape == (n, k):
+        t = _target_like(target, input, "cross_entropy")
+        return _reduce(P.negative(P.sum(P.multiply(t, logp), axis=-1)), reduction)
+    labels = _labels(target, n, k, "cross_entropy")
+    picked = P.getitem(logp, index=(_rows(n), labels))
+    return P.negative(_reduce(picked, reduction))
+
+
+def nll_loss(input, target, reduction="mean"):
+    r"""Negative log-likelihood of log-probabilities (n, K) and labels (n,):
+    $-\frac1n\sum_i \mathrm{logp}_{i, y_i}$. ``cross_entropy(z, y) == nll_loss(log_softmax(z), y)``.
+
+    >>> round(float(nll_loss(np.log(np.array([[0.25, 0.75]])), np.array([1]))), 6)
+    0.287682
+    """
+    _check_reduction(reduction, "nll_loss")
+    n, k = _scores_2d(input, "nll_loss")
+    labels = _labels(target, n, k, "nll_loss")
+    return P.negative(_reduce(P.getitem(input, index=(_rows(n), labels)), reduction))

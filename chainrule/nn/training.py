@@ -1,0 +1,623 @@
+"""Training by minibatch gradient descent: `fit`, its History, callbacks, early stopping, predict.
+
+One epoch visits every training example once: the rows are shuffled once (one gather per
+epoch), cut into consecutive batches, and each batch costs exactly one forward pass, one
+backward pass and one optimizer step. Loss and metrics over the whole training and validation
+sets are computed once per epoch, with the end-of-epoch weights, without recording a graph.
+"""
+from __future__ import annotations
+
+import math
+import time
+import weakref
+
+import numpy as np
+
+from chainrule.core.errors import ChainruleError, ShapeError
+from chainrule.core.tensor import Tensor, no_grad
+
+__all__ = [
+    "fit", "History", "Callback", "EarlyStopping", "TrainingError",
+    "predict", "predict_proba", "evaluate", "hidden_outputs",
+]
+
+
+class TrainingError(ChainruleError, ValueError):
+    """Training that cannot start (bad arguments) or cannot go on (the loss became NaN or inf)."""
+
+
+# ------------------------------------------------------------------------------ History
+class History:
+    """What happened in each epoch, like Keras: ``history["loss"][i]`` is the training loss after
+    epoch ``epochs[i]``; validation entries are prefixed ``val_``.
+
+    >>> h = History()
+    >>> h._record(1, {"loss": 0.9, "val_loss": 1.0}); h._record(2, {"loss": 0.4, "val_loss": 0.7})
+    >>> h.epochs, h.history["val_loss"], h.best()
+    ([1, 2], [1.0, 0.7], (2, 0.7))
+    """
+
+    def __init__(self):
+        self.epochs: list[int] = []
+        self.history: dict[str, list[float]] = {}
+        self.params: dict = {}
+        self.times: list[float] = []  # seconds per epoch (kept apart: never bit-identical)
+        self.stopped_early = None  # the epoch at which early stopping ended training, if it did
+
+    def _record(self, epoch, logs, seconds=None):
+        self.epochs.append(int(epoch))
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+        if seconds is not None:
+            self.times.append(float(seconds))
+
+    def __getitem__(self, key):
+        return self.history[key]
+
+    def __contains__(self, key):
+        return key in self.history
+
+    def __len__(self):
+        return len(self.epochs)
+
+    def last(self, key=None):
+        """The final value of ``key``, or a dict of every final value."""
+        if key is not None:
+            return self.history[key][-1]
+        return {k: v[-1] for k, v in self.history.items()}
+
+    def best(self, metric=None, mode="auto"):
+        """(epoch, value) of the best epoch by ``metric`` (default: val_loss if present, else loss).
+
+        mode "min" or "max"; "auto" knows that accuracy and r2 grow and everything else shrinks.
+        Ties go to the earliest epoch.
+        """
+        if not self.epochs:
+            raise ValueError("History.best: no epochs recorded yet")
+        if metric is None:
+            metric = "val_loss" if "val_loss" in self.history else "loss"
+        if metric not in self.history:
+            raise KeyError(f"History.best: no {metric!r}; recorded: {', '.join(self.history)}")
+        values = np.asarray(self.history[metric])
+        i = int(np.argmax(values) if _better(metric, mode) == "max" else np.argmin(values))
+        return self.epochs[i], float(values[i])
+
+    def to_dict(self):
+        """Plain lists and numbers, ready for json.dump; from_dict reads it back."""
+        return {"epochs": list(self.epochs), "history": {k: list(v) for k, v in self.history.items()},
+                "params": dict(self.params), "times": list(self.times), "stopped_early": self.stopped_early}
+
+    @classmethod
+    def from_dict(cls, d):
+        h = cls()
+        h.epochs = [int(e) for e in d["epochs"]]
+        h.history = {k: [float(x) for x in v] for k, v in d["history"].items()}
+        h.params = dict(d.get("params", {}))
+        h.times = [float(t) for t in d.get("times", [])]
+        h.stopped_early = d.get("stopped_early")
+        return h
+
+    def __repr__(self):
+        if not self.epochs:
+            return "History(no epochs)"
+        last = ", ".join(f"{k}={v[-1]:.4g}" for k, v in self.history.items())
+        return f"History({len(self.epochs)} epochs, last: {last})"
+
+
+def _better(metric, mode="auto"):
+    if mode in ("min", "max"):
+        return mode
+    if mode != "auto":
+        raise ValueError(f"mode must be 'min', 'max' or 'auto', got {mode!r}")
+    from chainrule import metrics
+
+    name = metric[4:] if metric.startswith("val_") else metric
+    entry = metrics.METRICS.get(metrics._ALIASES.get(name, name))
+    return entry[2] if entry else "min"
+
+
+# ------------------------------------------------------------------------------ callbacks
+class Callback:
+    """Hooks called by ``fit``. Return True from ``on_epoch_end`` to stop training.
+
+    A plain function ``fn(epoch, logs)`` works as a callback too (called after each epoch).
+    """
+
+    def on_train_begin(self, model, history):
+        """Called once before the first epoch of a fit call."""
+
+    def on_epoch_end(self, epoch, logs):
+        """Called after each epoch with its logs (loss, metrics, val_*); True stops training."""
+
+    def on_train_end(self):
+        """Called once after the last epoch (also after an early stop)."""
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs,
+    and (by default) put back the weights of the best epoch.
+
+    monitor defaults to val_loss when there is validation data, else loss.
+
+    >>> stop = EarlyStopping(patience=2)
+    >>> stop.monitor is None, stop.patience
+    (True, 2)
+    """
+
+    def __init__(self, monitor=None, patience=5, min_delta=0.0, mode="auto", restore_best_weights=True):
+        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
+            raise TrainingError(f"EarlyStopping: patience must be an integer >= 0, got {patience!r}")
+        if not min_delta >= 0:
+            raise TrainingError(f"EarlyStopping: min_delta must be >= 0, got {min_delta!r}")
+        _better("loss", mode)
+        self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
+        self.mode, self.restore_best_weights = mode, restore_best_weights
+        self.best = self.best_epoch = self.stopped_epoch = None
+
+    def on_train_begin(self, model, history):
+        self.model = model
+        self._monitor = self.monitor or ("val_loss" if history.params.get("n_val") else "loss")
+        self._sign = 1.0 if _better(self._monitor, self.mode) == "min" else -1.0
+        self.best = self.best_epoch = self.stopped_epoch = self._weights = None
+        self._wait = 0
+
+    def on_epoch_end(self, epoch, logs):
+        if self._monitor not in logs:
+            raise TrainingError(f"EarlyStopping: cannot monitor {self._monitor!r}; the logs have "
+                                f"{', '.join(logs)}")
+        value = self._sign * logs[self._monitor]
+        if self.best is None or value < self._sign * self.best - self.min_delta:
+            self.best, self.best_epoch, self._wait = logs[self._monitor], epoch, 0
+            if self.restore_best_weights:
+                self._weights = {k: np.array(_raw(v), copy=True) for k, v in self.model.state_dict().items()}
+            return False
+        self._wait += 1
+        if self._wait > self.patience:
+            self.stopped_epoch = epoch
+            return True
+        return False
+
+    def on_train_end(self):
+        if self.restore_best_weights and self._weights is not None and self.stopped_epoch is not None:
+            self.model.load_state_dict(self._weights)
+        self.model = self._weights = None
+
+
+def _raw(v):
+    return v.numpy() if isinstance(v, Tensor) else v
+
+
+# ------------------------------------------------------------------------------ heads
+# How a model's outputs are read, decided by the loss it was trained with:
+#   logits: (n, k) class scores, softmax gives probabilities    (cross-entropy)
+#   log_probs: (n, k) log-probabilities                          (negative log-likelihood)
+#   binary_logits: (n, 1) score of class 1                       (BCE with logits)
+#   binary_probs: (n, 1) probability of class 1                  (BCE)
+#   values: regression outputs                                   (MSE and anything unknown)
+_HEADS = {"cross_entropy": "logits", "nll": "log_probs", "bce_logits": "binary_logits",
+          "binary_cross_entropy": "binary_probs", "mse": "values"}
+_CLASSIFIER_HEADS = ("logits", "log_probs", "binary_logits", "binary_probs")
+# The loss each model was last fitted with: lets predict() read outputs without being told.
+_FITTED_HEAD = weakref.WeakKeyDictionary()
+
+
+def _loss_name(loss):
+    """The name of a loss module (its ``name``) or function (its ``__name__``)."""
+    name = getattr(loss, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    return getattr(loss, "__name__", type(loss).__name__)
+
+
+def _head_of(loss):
+    from chainrule.nn import losses
+
+    try:
+        return _HEADS.get(losses.canonical(_loss_name(loss)))
+    except ValueError:  # a loss of the user's own: its outputs are read by their shape
+        return None
+
+
+def resolve_loss(loss):
+    """A loss given as a name, a loss module or a function -> (callable, head)."""
+    if isinstance(loss, str):
+        import chainrule.nn as nn
+
+        loss = nn.loss(loss)
+    if not callable(loss):
+        raise TrainingError(f"loss must be a name, a loss module or a function, got {type(loss).__name__}")
+    return loss, _head_of(loss)
+
+
+def _decide(out, head):
+    """Model outputs (numpy) -> predictions: labels for a classifier, values otherwise."""
+    if head in ("logits", "log_probs") or (head is None and out.ndim == 2 and out.shape[1] > 1):
+        return out.argmax(axis=1)
+    if head == "binary_logits":
+        return (out.reshape(len(out)) > 0).astype(np.int64)
+    if head == "binary_probs":
+        return (out.reshape(len(out)) > 0.5).astype(np.int64)
+    return out
+
+
+def _proba(out, head):
+    if head in ("logits", None) and out.ndim == 2 and out.shape[1] > 1:
+        z = np.exp(out - out.max(axis=1, keepdims=True))
+        return z / z.sum(axis=1, keepdims=True)
+    if head == "log_probs":
+        return np.exp(out)
+    if head in ("binary_logits", "binary_probs"):
+        p = out.reshape(len(out))
+        if head == "binary_logits":
+            p = 0.5 * (1.0 + np.tanh(0.5 * p))  # sigmoid without overflow warnings
+        return np.column_stack([1.0 - p, p])
+    raise TrainingError(f"predict_proba: a model trained with a {head or 'regression'} output gives no "
+                        "class probabilities")
+
+
+# ------------------------------------------------------------------------------ inference
+_CHUNK = 8192  # rows per forward pass at inference: bounds memory on large sets
+
+
+def _dtype_of(model):
+    for p in model.parameters():
+        return p.dtype
+    return np.dtype(np.float64)
+
+
+def _outputs(model, X):
+    """Model outputs on every row of X as one numpy array, in eval mode, recording nothing."""
+    was_training = getattr(model, "training", None)
+    if hasattr(model, "eval"):
+        model.eval()
+    try:
+        with no_grad():
+            parts = [_raw(model(X[s:s + _CHUNK])) for s in range(0, len(X), _CHUNK)]
+    finally:
+        if was_training:
+            model.train()
+    out = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    return np.asarray(out)
+
+
+def _inputs(model, X, where):
+    X = np.asarray(_raw(X))
+    if X.ndim == 1:
+        X = X[None, :]
+    if X.ndim != 2 or len(X) == 0:
+        raise ShapeError(f"{where}: X must be a non-empty 2-D array (examples x features), got shape {X.shape}")
+    return np.ascontiguousarray(X, dtype=_dtype_of(model))
+
+
+def predict(model, X, loss=None):
+    """Predictions of a model for each row of X: class labels for a classifier, outputs otherwise.
+
+    How outputs are read follows the loss (argmax of logits for cross-entropy, a threshold for
+    binary cross-entropy, the outputs themselves for MSE): ``loss`` if given, else the loss the
+    model was last fitted with, else argmax when there are several outputs.
+
+    >>> import chainrule as cr
+    >>> model = cr.nn.MLP(2, [], 3, rng=0)
+    >>> predict(model, [[0.5, -1.0], [1.0, 2.0]]).shape
+    (2,)
+    """
+    head = _model_head(model, loss)
+    return _decide(_outputs(model, _inputs(model, X, "predict")), head)
+
+
+def predict_proba(model, X, loss=None):
+    """Class probabilities (n, k) of a classifier: softmax of logits, or [1 - p, p] for one output.
+
+    >>> import chainrule as cr
+    >>> model = cr.nn.MLP(2, [4], 3, rng=0)
+    >>> p = predict_proba(model, [[0.5, -1.0]])
+    >>> p.shape, round(float(p.sum()), 12)
+    ((1, 3), 1.0)
+    """
+    head = _model_head(model, loss)
+    return _proba(_outputs(model, _inputs(model, X, "predict_proba")), head)
+
+
+def hidden_outputs(model, X):
+    """The output of every hidden layer (after its activation) for each row of X: a list of
+    (n, width) arrays, the features each layer has learned. Works for an MLP (its ``layers``
+    and ``activations``).
+
+    >>> import chainrule as cr
+    >>> model = cr.nn.MLP(2, [5, 3], 2, rng=0)
+    >>> [a.shape for a in hidden_outputs(model, [[0.0, 1.0]])]
+    [(1, 5), (1, 3)]
+    """
+    layers, acts = getattr(model, "layers", None), getattr(model, "activations", None)
+    if layers is None or acts is None:
+        raise TrainingError(f"hidden_outputs: {type(model).__name__} has no `layers` and `activations` "
+                            "to walk through (an MLP has)")
+    h = _inputs(model, X, "hidden_outputs")
+    outs = []
+    with no_grad():
+        for layer, act in zip(layers, acts):
+            h = act(layer(h))
+            outs.append(np.asarray(_raw(h)))
+    return outs
+
+
+def _model_head(model, loss):
+    """How to read the model's outputs: from ``loss``, else the loss of its last fit, else
+    its default loss; None (read by shape) when nothing says."""
+    if loss is not None:
+        return _head_of(resolve_loss(loss)[0])
+    if model in _FITTED_HEAD:
+        return _FITTED_HEAD[model]
+    default = getattr(model, "default_loss", None)
+    return _head_of(resolve_loss(default)[0]) if default is not None else None
+
+
+def evaluate(model, loss, X, y, metrics=None):
+    """Loss and metrics of a model over a whole data set: a dict like ``{"loss": ..., "accuracy": ...}``.
+
+    metrics defaults to accuracy for a classification loss and none for regression.
+
+    >>> import chainrule as cr
+    >>> X, y = cr.data.xor(n=40, seed=0)
+    >>> model = cr.nn.MLP(2, [8], 2, rng=0)
+    >>> sorted(evaluate(model, "cross_entropy", X, y))
+    ['accuracy', 'loss']
+    """
+    loss_fn, head = resolve_loss(loss)
+    X = _inputs(model, X, "evaluate")
+    y = np.asarray(_raw(y))
+    if len(y) != len(X):
+        raise ShapeError(f"evaluate: X has {len(X)} rows but y has {len(y)}")
+    scorers = _metric_list(metrics, head)
+    y = _targets(y, head, _dtype_of(model))
+    return _scores(model, loss_fn, head, X, y, scorers)
+
+
+def _metric_list(metrics, head):
+    from chainrule import metrics as M
+
+    if metrics is None:
+        metrics = ("accuracy",) if head in _CLASSIFIER_HEADS else ()
+    elif isinstance(metrics, str) or callable(metrics):
+        metrics = (metrics,)
+    scorers = []
+    for m in metrics:
+        if callable(m):
+            scorers.append((getattr(m, "__name__", "metric"), m, "labels"))
+        else:
+            fn, kind, _ = M.get(m)
+            scorers.append((M.canonical(m), fn, kind))
+    return scorers
+
+
+def _scores(model, loss_fn, head, X, y, scorers):
+    out = _outputs(model, X)
+    with no_grad():
+        total = 0.0
+        for s in range(0, len(X), _CHUNK):
+            value = _raw(loss_fn(out[s:s + _CHUNK], y[s:s + _CHUNK]))
+            total += float(value) * len(out[s:s + _CHUNK])
+    logs = {"loss": total / len(X)}
+    if scorers:
+        decided = _decide(out, head)
+        for name, fn, kind in scorers:
+            logs[name] = fn(y, decided if kind == "labels" else out)
+    return logs
+
+
+# ------------------------------------------------------------------------------ checks
+def _targets(y, head, dtype):
+    """Targets in the form the loss takes: int labels for class scores, float columns otherwise."""
+    if head in ("logits", "log_probs"):
+        return y.astype(np.int64)
+    y = y.astype(dtype)
+    if head in ("binary_logits", "binary_probs", "values") and y.ndim == 1:
+        return y[:, None]  # a single-output model gives (n, 1)
+    return y
+
+
+def _check_targets(y, head, n_out, where):
+    if head in _CLASSIFIER_HEADS:
+        if y.ndim != 1:
+            raise TrainingError(f"{where}: class labels must be 1-D, got shape {y.shape}")
+        if not np.all(y == np.round(y)):
+            raise TrainingError(f"{where}: a classification loss needs integer class labels, got "
+                                f"non-integer values such as {y[y != np.round(y)][0]}")
+        top = 2 if head.startswith("binary") else n_out
+        bad = np.flatnonzero((y < 0) | (y >= top))
+        if len(bad):
+            raise TrainingError(f"{where}: label {y[bad[0]]:g} at row {bad[0]} is out of range: the model "
+                                f"has {'one output (binary: labels 0 or 1)' if top == 2 else f'{n_out} outputs'}"
+                                f", so labels must be in 0..{top - 1}")
+    else:
+        width = 1 if y.ndim == 1 else math.prod(y.shape[1:])
+        if width != n_out:
+            raise TrainingError(f"{where}: targets have {width} column(s) but the model has {n_out} output(s)")
+
+
+def _probe(model, X, where):
+    """Run one example through the model, so a wrong feature count fails with a clear message."""
+    try:
+        out = _outputs(model, X[:1])
+    except ShapeError as err:
+        expected = _in_features(model)
+        said = f"the model expects {expected}" if expected is not None else "the model does not accept that"
+        raise ShapeError(f"{where}: X has {X.shape[1]} features but {said} ({err})") from None
+    return out
+
+
+def _in_features(model):
+    try:
+        config = model.config()
+    except Exception:  # a model without config() just gives a vaguer message
+        return None
+    return config.get("in_features") if isinstance(config, dict) else None
+
+
+def _check_optimizer(optimizer):
+    if optimizer is None or not hasattr(optimizer, "step") or not hasattr(optimizer, "zero_grad"):
+        raise TrainingError("fit: optimizer must be an optimizer such as cr.optim.SGD(model.parameters(), lr=0.1)")
+    groups = getattr(optimizer, "param_groups", None) or [{"lr": getattr(optimizer, "lr", None)}]
+    for g in groups:
+        lr = g.get("lr") if isinstance(g, dict) else None
+        if lr is not None and not (np.isfinite(lr) and lr > 0):
+            raise TrainingError(f"fit: the learning rate must be a positive number, got {lr!r}")
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise TrainingError(f"fit: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+# ------------------------------------------------------------------------------ fit
+def fit(model, loss, X, y, *, optimizer, epochs, batch_size=32, shuffle=True, seed=None, validation=None,
+        validation_split=None, metrics=None, early_stopping=None, callbacks=(), progress=True, history=None):
+    r"""Train ``model`` to minimise ``loss`` on (X, y) by minibatch gradient descent; return a History.
+
+    Each epoch shuffles the rows (``shuffle``), and for each batch of ``batch_size`` rows takes one
+    step $\theta \leftarrow \mathrm{step}(\theta, \nabla_\theta \frac1{|B|}\sum_{i\in B} \ell(f_\theta(x_i), y_i))$
+    of ``optimizer``. ``batch_size=1, shuffle=False`` is plain stochastic gradient descent in file
+    order. Calling fit again continues from the current weights and optimizer state; pass the
+    previous ``history`` to append to it.
+
+    loss: a name ("cross_entropy", "mse", ...), a loss module, a function ``loss(outputs, y)``, or
+    None for the model's ``default_loss``.
+    validation: (X_val, y_val), or validation_split: a fraction of (X, y) held out at random.
+    metrics: names ("accuracy", "error_rate", "mse", "mae", "r2") or functions ``m(y, predictions)``;
+    default accuracy for classification losses. early_stopping: an EarlyStopping or a patience.
+    callbacks: Callback objects or functions ``fn(epoch, logs)`` (returning True stops).
+    seed: the same seed (and the same initial weights) gives bit-identical training.
+
+    >>> import chainrule as cr
+    >>> X, y = cr.data.gaussians(n=100, seed=0)
+    >>> model = cr.nn.MLP(2, [8], 2, rng=0)
+    >>> opt = cr.optim.SGD(model.parameters(), lr=0.1)
+    >>> h = cr.fit(model, "cross_entropy", X, y, optimizer=opt, epochs=5, seed=0, progress=False)
+    >>> h.epochs, h.history["accuracy"][-1] > 0.9
+    ([1, 2, 3, 4, 5], True)
+    """
+    from chainrule.data import check_dataset
+    from chainrule.data import train_test_split
+
+    epochs = _positive_int("epochs", epochs)
+    batch_size = _positive_int("batch_size", batch_size)
+    _check_optimizer(optimizer)
+    if loss is None:
+        loss = getattr(model, "default_loss", None)
+        if loss is None:
+            raise TrainingError(f"fit: no loss given, and {type(model).__name__} has no default_loss; "
+                                "pass e.g. 'cross_entropy' or 'mse'")
+    loss_fn, head = resolve_loss(loss)
+    X, y = check_dataset(_raw(X), _raw(y), where="fit: training data")
+    dtype = _dtype_of(model)
+    rng = np.random.default_rng(seed)
+    if validation is not None and validation_split is not None:
+        raise TrainingError("fit: pass validation=(X_val, y_val) or validation_split, not both")
+    if validation_split is not None:
+        if not 0 < validation_split < 1:
+            raise TrainingError(f"fit: validation_split must be a fraction in (0, 1), got {validation_split!r}")
+        try:
+            X, Xv, y, yv = train_test_split(X, y, test_size=float(validation_split), seed=rng,
+                                            stratify=head in _CLASSIFIER_HEADS)
+        except ValueError as err:
+            raise TrainingError(f"fit: validation_split={validation_split}: {err}") from None
+        validation = (Xv, yv)
+    if validation is not None:
+        if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+            raise TrainingError("fit: validation must be a pair (X_val, y_val)")
+        Xv, yv = check_dataset(_raw(validation[0]), _raw(validation[1]), where="fit: validation data")
+        if Xv.shape[1] != X.shape[1]:
+            raise ShapeError(f"fit: validation X has {Xv.shape[1]} features but training X has {X.shape[1]}")
+    X = np.ascontiguousarray(X, dtype=dtype)
+    n_out = math.prod(_probe(model, X, "fit").shape[1:])
+    _check_targets(y, head, n_out, "fit: training data")
+    y = _targets(y, head, dtype)
+    if validation is not None:
+        _check_targets(yv, head, n_out, "fit: validation data")
+        validation = (np.ascontiguousarray(Xv, dtype=dtype), _targets(yv, head, dtype))
+    scorers = _metric_list(metrics, head)
+
+    if history is None:
+        history = History()
+    start = history.epochs[-1] if history.epochs else 0
+    n = len(X)
+    history.params.update(epochs=start + epochs, batch_size=batch_size, n_train=n,
+                          n_val=0 if validation is None else len(validation[0]),
+                          steps_per_epoch=-(-n // batch_size), loss=_loss_name(loss_fn))
+    hooks = list(callbacks)
+    if early_stopping is not None:
+        if not isinstance(early_stopping, EarlyStopping):
+            early_stopping = EarlyStopping(patience=early_stopping)
+        hooks.append(early_stopping)
+    for hook in hooks:
+        if isinstance(hook, Callback):
+            hook.on_train_begin(model, history)
+        elif not callable(hook):
+            raise TrainingError(f"fit: a callback must be a Callback or a function, got {type(hook).__name__}")
+    _FITTED_HEAD[model] = head
+
+    bar = _progress_bar(progress, epochs * n)
+    try:
+        for epoch in range(start + 1, start + epochs + 1):
+            began = time.perf_counter()
+            if bar is not None:
+                bar.set_description_str(f"epoch {epoch}/{start + epochs}", refresh=False)
+            _one_epoch(model, loss_fn, optimizer, X, y, batch_size,
+                       rng.permutation(n) if shuffle else None, epoch, bar)
+            logs = _scores(model, loss_fn, head, X, y, scorers)
+            if validation is not None:
+                logs.update({"val_" + k: v for k, v in
+                             _scores(model, loss_fn, head, *validation, scorers).items()})
+            history._record(epoch, logs, time.perf_counter() - began)
+            if bar is not None:
+                bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
+            stop = False
+            for hook in hooks:
+                result = hook.on_epoch_end(epoch, logs) if isinstance(hook, Callback) else hook(epoch, logs)
+                stop = stop or bool(result)
+            if stop:
+                history.stopped_early = epoch
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    for hook in hooks:
+        if isinstance(hook, Callback):
+            hook.on_train_end()
+    return history
+
+
+def _one_epoch(model, loss_fn, optimizer, X, y, batch_size, order, epoch, bar):
+    """One pass over the data: forward, backward and an optimizer step per batch, nothing else."""
+    if order is not None:
+        X, y = X[order], y[order]  # one gather per epoch; batches below are cheap slices
+    if hasattr(model, "train"):
+        model.train()
+    n = len(X)
+    for b, s in enumerate(range(0, n, batch_size)):
+        xb, yb = X[s:s + batch_size], y[s:s + batch_size]
+        optimizer.zero_grad()
+        value = loss_fn(model(xb), yb)
+        v = float(value.data)
+        if not math.isfinite(v):
+            raise TrainingError(
+                f"fit: the loss became {v} in epoch {epoch}, batch {b + 1} (examples {s}..{s + len(xb) - 1} of "
+                f"this epoch's order); training diverged. Try a smaller learning rate, standardized "
+                "features, or gradient clipping")
+        value.backward()
+        optimizer.step()
+        if bar is not None:
+            bar.update(len(xb))
+
+
+def _progress_bar(progress, total):
+    if not progress:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:  # progress is a nicety: train silently without tqdm
+        return None
+    return tqdm(total=total, unit="ex", unit_scale=True, leave=True, dynamic_ncols=True,
+                mininterval=0.25, bar_format="{desc} {bar} {n_fmt}/{total_fmt} [{elapsed}<{remaining}, "
+                                             "{rate_fmt}] {postfix}")
