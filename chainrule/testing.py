@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.core.tensor import Tensor, _new
+from chainrule.core.primitives import shape_of
+from chainrule.core.primitives import sum as sum_
+from chainrule.core.tensor import Tensor
 
 # name -> function(f, args, u, v) returning <u, J v>; forward mode registers itself here too.
 MODES: dict = {}
@@ -40,6 +42,17 @@ def reverse_directional(f, args, u, v, create_graph=False):
 MODES["reverse"] = reverse_directional
 
 
+def forward_directional(f, args, u, v):
+    """<u, J v> by forward mode: one pass of Duals with tangents v."""
+    from chainrule.modes.api import jvp
+
+    _, tangent = jvp(f, tuple(args), tuple(np.asarray(vi, dtype=a.dtype) for a, vi in zip(args, v)))
+    return float(np.vdot(u, _value(tangent)))
+
+
+MODES["forward"] = forward_directional
+
+
 def numeric_directional(f, args, u, v, eps):
     """<u, (f(x + eps v) - f(x - eps v)) / 2 eps>: central differences in float64."""
     plus = _value(f(*[a + eps * vi for a, vi in zip(args, v)]))
@@ -48,21 +61,16 @@ def numeric_directional(f, args, u, v, eps):
 
 
 def _second_order(f, args, w):
-    """x -> <w, grad_x <u, f(x)>> as a function traced by reverse mode (reverse over reverse)."""
-    from chainrule.modes.reverse import grads_of
+    """x -> <w, grad_x sum f(x)>, a function whose derivative (checked by forward mode) is a
+    Hessian-vector product by forward over reverse."""
+    from chainrule.modes.api import vjp
 
     def g(*xs):
-        leaves = [x if isinstance(x, Tensor) else _new(x) for x in xs]
-        for leaf in leaves:
-            if not leaf.requires_grad:
-                leaf.requires_grad = True
-        out = f(*leaves)
-        u = np.ones_like(_value(out))
-        grads = grads_of(out, u.astype(out.dtype), leaves, create_graph=True)
+        out, vjp_fn = vjp(f, *xs)
+        grads = vjp_fn(np.ones(shape_of(out)))
         total = 0.0
         for gr, wi in zip(grads, w):
-            if gr is not None:
-                total = total + (gr * wi).sum()
+            total = total + sum_(gr * wi)
         return total
 
     return g
@@ -102,5 +110,5 @@ def check_grads(f, *args, order=1, modes=None, eps=None, rtol=1e-5, atol=1e-7, s
                         f"absolute error {err:.3g}, relative {err / max(abs(expected), 1e-300):.3g}")
     if order >= 2:
         w = [rng.standard_normal(a.shape) for a in args]
-        check_grads(_second_order(f, args, w), *args, order=order - 1, modes=["reverse"],
+        check_grads(_second_order(f, args, w), *args, order=order - 1, modes=["forward"],
                     eps=eps, rtol=max(rtol, 1e-4), atol=max(atol, 1e-6), seed=seed + 1, trials=trials)

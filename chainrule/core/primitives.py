@@ -255,19 +255,21 @@ def _max_impl(x, axis=None, keepdims=False):
     return np.maximum.reduce(x, axis=axis, keepdims=keepdims)
 
 
-def _max_share(g, ans, x, axis, keepdims):
-    # The cotangent goes to the maxima; tied maxima share it equally (as PyTorch's amax does).
-    xs = shape_of(x)
-    hit = equal(x, _unreduce(ans, xs, axis, keepdims))
+def _max_weights(ans, x, axis, keepdims):
+    # 1 at the maxima, shared equally between tied maxima (as PyTorch's amax does), 0 elsewhere.
+    hit = equal(x, _unreduce(ans, shape_of(x), axis, keepdims))
     share = astype(hit, dtype=dtype_of(x))
-    share = divide(share, sum(share, axis=axis, keepdims=True))
-    return multiply(_unreduce(g, xs, axis, keepdims), share)
+    return divide(share, sum(share, axis=axis, keepdims=True))
+
+
+def _max_share(g, ans, x, axis, keepdims):
+    return multiply(_unreduce(g, shape_of(x), axis, keepdims), _max_weights(ans, x, axis, keepdims))
 
 
 max = defprim("max", _max_impl,
               (lambda g, ans, x, axis=None, keepdims=False: _max_share(g, ans, x, axis, keepdims),),
               (lambda t, ans, x, axis=None, keepdims=False:
-               sum(_max_share(t, ans, x, axis, True), axis=axis, keepdims=keepdims),),
+               sum(multiply(t, _max_weights(ans, x, axis, keepdims)), axis=axis, keepdims=keepdims),),
               sym=lambda sp, x, axis=None, keepdims=False: x, latex="\\max {0}", analytic=False,
               doc="Max over axis; tied maxima share the derivative equally.")
 
