@@ -140,7 +140,8 @@ class _Recording:
             boxed = []
             for k, p in enumerate(leaves):
                 _check_leaf(name, f, i, treedef, k, p)
-                t = _new(p, level)
+                # A Python number becomes a numpy scalar: Tensor data always has a shape and dtype.
+                t = _new(np.float64(p) if type(p) is float else np.complex128(p) if type(p) is complex else p, level)
                 t.requires_grad = True
                 boxed.append(t)
             tensors.extend(boxed)
@@ -203,7 +204,11 @@ class _Recording:
 
 
 def _kind(x):
-    return f"{type(x).__name__} of {len(x)}" if isinstance(x, (tuple, list)) else type(x).__name__
+    if isinstance(x, (tuple, list)):
+        return f"{type(x).__name__} of {len(x)}"
+    if isinstance(x, (Box, np.ndarray, np.generic, float, int)):
+        return "a single value"
+    return type(x).__name__
 
 
 def _unbox_tree(tree, level):
