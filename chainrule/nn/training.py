@@ -172,7 +172,7 @@ class EarlyStopping(Callback):
                 self._weights = {k: np.array(_raw(v), copy=True) for k, v in self.model.state_dict().items()}
             return False
         self._wait += 1
-        if self._wait > self.patience:
+        if self._wait >= self.patience:
             self.stopped_epoch = epoch
             return True
         return False
@@ -407,13 +407,11 @@ def _scores(model, loss_fn, head, X, y, scorers):
 
 # ------------------------------------------------------------------------------ checks
 def _targets(y, head, dtype):
-    """Targets in the form the loss takes: int labels for class scores, float columns otherwise."""
+    """Targets in the form the loss takes: int labels for class scores, else the model's float
+    dtype (the losses match (n,) targets to (n, 1) outputs themselves)."""
     if head in ("logits", "log_probs"):
         return y.astype(np.int64)
-    y = y.astype(dtype)
-    if head in ("binary_logits", "binary_probs", "values") and y.ndim == 1:
-        return y[:, None]  # a single-output model gives (n, 1)
-    return y
+    return y.astype(dtype)
 
 
 def _check_targets(y, head, n_out, where):
