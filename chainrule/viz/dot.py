@@ -43,7 +43,7 @@ def _quote(s: str) -> str:
 def node_label(graph, node, values=True, grads=True, precision=4) -> list:
     """The lines drawn in a node: name (= definition), value, gradient."""
     if node.kind == CONST:
-        return [node.name if np.size(node.value) == 1 else f"{node.name} = {fmt_value(node.value, precision)}"]
+        return [node.name if node.scalar else f"{node.name} = {fmt_value(node.value, precision)}"]
     head = f"{node.name} = {TEXT.definition(node)}" if node.kind == OP else f"{node.name} ({node.kind})"
     lines = [head]
     if values and node.kind != CONST:
@@ -64,7 +64,7 @@ def to_dot(graph, values=True, grads=True, precision=4, rankdir="LR", title=None
     >>> src.splitlines()[0], "v1 = exp(x)" in src
     ('digraph chainrule {', True)
     """
-    if grads and graph._adjoints is None and np.size(graph.output.value) == 1:
+    if grads and graph._adjoints is None and graph.output.scalar:
         graph._ensure_backward()
     out = ["digraph chainrule {", f"  rankdir={rankdir};",
            '  node [fontname="Helvetica", fontsize=10];',

@@ -14,6 +14,8 @@ _MAX_ITEMS = 12  # arrays up to this size are shown in full
 
 # ---------------------------------------------------------------- numbers
 def _num(x, precision) -> str:
+    if type(x) is float:  # the common case first
+        return f"{x:.{precision}g}" if x != 0 else "0"
     if isinstance(x, (bool, np.bool_)):
         return str(bool(x))
     if isinstance(x, (int, np.integer)):
@@ -39,6 +41,8 @@ def fmt_value(v, precision=6) -> str:
     >>> fmt_value(403.428793492735), fmt_value(np.array([0.5, -0.0])), fmt_value(np.zeros((3, 5)))
     ('403.429', '[0.5, 0]', 'array(3x5) [0, 0, 0, ..., 0]')
     """
+    if type(v) is float or type(v) is np.float64:
+        return _num(float(v), precision)
     if isinstance(v, (float, int)) and not isinstance(v, bool):
         return _num(v, precision)
     a = np.asarray(v)
@@ -238,9 +242,12 @@ class Table:
 
     def render(self, format="text") -> str:
         """The table as text, markdown, latex or html."""
+        from chainrule.viz.trace import paused_gc
+
         style = _style(format)
-        header, rows = self._build(style)
-        return _RENDER[style.name](self.title, self.note, header, rows)
+        with paused_gc():
+            header, rows = self._build(style)
+            return _RENDER[style.name](self.title, self.note, header, rows)
 
     def to_text(self):
         return self.render("text")
@@ -276,27 +283,29 @@ def _lines(cell):
 
 
 def _render_text(title, note, header, rows):
+    last = len(header) - 1
     widths = [len(h) for h in header]
     for row in rows:
-        for j, cell in enumerate(row):
-            for line in _lines(cell):
-                if len(line) > widths[j]:
-                    widths[j] = len(line)
-    last = len(header) - 1
+        for j, c in enumerate(row):
+            w = len(c) if type(c) is str else max(map(len, c))
+            if w > widths[j]:
+                widths[j] = w
+    pads = widths[:last]
 
-    def line_of(cells):
-        parts = [c.ljust(widths[j]) if j < last else c for j, c in enumerate(cells)]
-        return "  ".join(parts).rstrip()
+    def line_of(parts):
+        return "  ".join([p.ljust(w) for p, w in zip(parts, pads)] + [parts[last]]).rstrip()
 
     out = [title] if title else []
     if note:
         out.append(note)
-    out.append(line_of(header))
+    out.append(line_of(list(header)))
     out.append("  ".join("-" * w for w in widths))
     for row in rows:
+        if all(type(c) is str for c in row):
+            out.append(line_of(row))
+            continue
         cells = [_lines(c) for c in row]
-        height = max(len(c) for c in cells)
-        for k in range(height):
+        for k in range(max(len(c) for c in cells)):
             out.append(line_of([c[k] if k < len(c) else "" for c in cells]))
     return "\n".join(out)
 
@@ -377,13 +386,24 @@ def forward_table(graph, precision=6) -> Table:
     def build(s):
         rows = []
         for n in graph.nodes:
-            if n.kind == "constant" and np.size(n.value) == 1:
+            if n.kind == "constant" and n.scalar:
                 continue  # shown by value where it is used
             mark = " (output)" if n is graph.output else ""
             rows.append([s.ident(n.name), s.definition(n), s.value(n.value, precision) + (s.words(mark) if mark else "")])
         return ["name", "computed as", "value"], rows
 
     return Table(f"Forward pass: {_signature(graph)}", build)
+
+
+def _repeats(c, n) -> bool:
+    """Whether ``n`` is more than one argument of ``c`` (x * x): its terms are then told apart."""
+    first = True
+    for a in c.args:
+        if a is n:
+            if not first:
+                return True
+            first = False
+    return False
 
 
 def backward_table(graph, precision=6) -> Table:
@@ -394,33 +414,36 @@ def backward_table(graph, precision=6) -> Table:
 
     def build(s):
         rows = []
+        shown = {}  # node index -> its adjoint as written (each is used by every term it feeds)
+        value, times = s.value, s.times
         for n in reversed(graph.nodes):
             if n.kind == "constant" or not n.differentiable and n is not out:
                 continue
             g = adj[n.index]
+            g_text = shown[n.index] = value(g, precision) if g is not None else "0"
             if n is out:
-                how = [f"{s.words('seed')}: {s.adj(n.name)} = {s.value(g, precision)}"]
+                how = f"{s.words('seed')}: {s.adj(n.name)} = {g_text}"
                 mark = ""
             elif g is None:
-                how = [s.words("does not reach the output")]
+                how = s.words("does not reach the output")
                 mark = ""
             else:
+                ts = terms[n.index]
+                if len(ts) > 1:  # in the order the consumers were computed, as on the whiteboard
+                    ts = sorted(ts, key=lambda term: (term[0].index, term[1]))
                 how = []
-                # In the order the consumers were computed, as on the whiteboard.
-                ts = sorted(terms[n.index], key=lambda term: (term[0].index, term[1]))
-                for k, (c, i, value) in enumerate(ts):
-                    term = f"{s.adj(c.name)}{s.times}{s.partial(c.name, n.name)}"
-                    if sum(1 for a in c.args if a is n) > 1:
+                for c, i, term_value in ts:
+                    term = f"{s.adj(c.name)}{times}{s.partial(c.name, n.name)}"
+                    if len(c.args) > 1 and _repeats(c, n):
                         term += s.words(f" (argument {i + 1})")
-                    gc = adj[c.index]
-                    if np.size(gc) == 1 and np.size(n.value) == 1 and np.size(c.value) == 1:
-                        local = _partial_value(c, i)
-                        term += f" = {s.value(gc, precision)}{s.times}{s.value(local, precision)}"
-                    term += f" = {s.value(value, precision)}"
-                    how.append(("+ " if k else "") + term)
-                mark = f"sum of {len(ts)}" if len(ts) > 1 else ""
-            value = s.value(g, precision) if g is not None else "0"
-            rows.append([s.ident(n.name), value, mark, how])
+                    if n.scalar and c.scalar:
+                        term += f" = {shown[c.index]}{times}{value(_partial_value(c, i), precision)}"
+                    term = f"{term} = {value(term_value, precision)}"
+                    how.append(f"+ {term}" if how else term)
+                mark = s.words(f"sum of {len(ts)}") if len(ts) > 1 else ""
+                if len(how) == 1:
+                    how = how[0]
+            rows.append([s.ident(n.name), g_text, mark, how])
         return ["name", "adjoint", "accumulates", "chain rule"], rows
 
     note = "g_u = d(output)/du = sum over the quantities c that use u of g_c * dc/du"
@@ -430,14 +453,12 @@ def backward_table(graph, precision=6) -> Table:
 def _partial_value(c, i):
     """dc/du for one-element c and u: the vjp rule applied to a unit cotangent."""
     vals = [a.value for a in c.args]
-    one = np.ones_like(np.asarray(c.value, dtype=np.float64))
-    return c.prim.vjps[i](one, c.value, *vals, **c.params)
+    return c.prim.vjps[i](1.0, c.value, *vals, **c.params)
 
 
 def _tangent_partial(c, i):
     vals = [a.value for a in c.args]
-    one = np.ones_like(np.asarray(c.args[i].value, dtype=np.float64))
-    return c.prim.jvps[i](one, c.value, *vals, **c.params)
+    return c.prim.jvps[i](1.0, c.value, *vals, **c.params)
 
 
 def tangent_table(graph, direction, precision=6) -> Table:
@@ -453,24 +474,28 @@ def tangent_table(graph, direction, precision=6) -> Table:
 
     def build(s):
         rows = []
+        shown = {}  # node index -> its tangent as written (used by every term it feeds)
+        value, times = s.value, s.times
         for n in graph.nodes:
             if n.kind == "constant":
                 continue
             t = tan[n.index]
+            t_text = shown[n.index] = value(0.0 if t is None else t, precision)
             if n.kind != "op":
-                how = [s.words("seed" if n.name in seeds else "not in the direction")]
+                how = s.words("seed" if n.name in seeds else "not in the direction")
             elif not terms[n.index]:
-                how = [s.words("does not depend on the direction")]
+                how = s.words("does not depend on the direction")
             else:
                 how = []
-                for k, (a, i, value) in enumerate(terms[n.index]):
-                    term = f"{s.partial(n.name, a.name)}{s.times}{s.tan(a.name)}"
-                    if np.size(n.value) == 1 and np.size(a.value) == 1:
-                        local = _tangent_partial(n, i)
-                        term += f" = {s.value(local, precision)}{s.times}{s.value(tan[a.index], precision)}"
-                    term += f" = {s.value(value, precision)}"
-                    how.append(("+ " if k else "") + term)
-            rows.append([s.ident(n.name), s.value(n.value, precision), s.value(0.0 if t is None else t, precision), how])
+                for a, i, term_value in terms[n.index]:
+                    term = f"{s.partial(n.name, a.name)}{times}{s.tan(a.name)}"
+                    if n.scalar and a.scalar:
+                        term += f" = {value(_tangent_partial(n, i), precision)}{times}{shown[a.index]}"
+                    term = f"{term} = {value(term_value, precision)}"
+                    how.append(f"+ {term}" if how else term)
+                if len(how) == 1:
+                    how = how[0]
+            rows.append([s.ident(n.name), value(n.value, precision), t_text, how])
         return ["name", "value", "tangent", "chain rule"], rows
 
     note = "du = sum over the arguments a of u of du/da * da"
