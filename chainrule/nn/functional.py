@@ -5,6 +5,8 @@ Every loss takes ``reduction="mean" | "sum" | "none"`` and is stable for logits 
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from chainrule.core import primitives as P
@@ -51,30 +53,35 @@ def _reduce(loss, reduction):
     return loss
 
 
-def _float_dtype(x):
-    dt = P.dtype_of(x)
-    return dt if np.issubdtype(dt, np.floating) else np.dtype(np.float64)
+def _dtype(x):
+    """dtype of an array, Tensor or traced value (cheaply: this is on every training step)."""
+    d = x.data if isinstance(x, Tensor) else x
+    return d.dtype if isinstance(d, np.ndarray) else P.dtype_of(d)
 
 
 def _target_like(target, input, who):
     """``target`` in the input's dtype and shape. A target with as many entries as the input
     (labels (n,) for outputs (n, 1)) is reshaped; anything else is a ShapeError, because
     broadcasting (n,) against (n, 1) would silently compare every pair."""
-    dtype, shape = _float_dtype(input), P.shape_of(input)
+    dtype, shape = _dtype(input), P.shape_of(input)
+    if dtype.kind != "f":
+        dtype = np.dtype(np.float64)
     if isinstance(target, Box):
-        if P.dtype_of(target) != dtype:
+        if _dtype(target) != dtype:
             target = P.astype(target, dtype=dtype)
+        tshape = P.shape_of(target)
     else:
-        target = np.asarray(target)
+        if type(target) is not np.ndarray:
+            target = np.asarray(target)
         if target.dtype != dtype:
             if target.dtype.kind not in "biuf":
                 raise DTypeError(f"{who}: targets must be numbers, got dtype {target.dtype}")
             target = target.astype(dtype)
-    tshape = P.shape_of(target)
+        tshape = target.shape
     if tshape != shape:
-        if int(np.prod(tshape)) != int(np.prod(shape)):
+        if math.prod(tshape) != math.prod(shape):
             raise ShapeError(f"{who}: input has shape {shape} but target has shape {tshape}")
-        target = P.reshape(target, shape=shape)
+        target = target.reshape(shape) if isinstance(target, np.ndarray) else P.reshape(target, shape=shape)
     return target
 
 

@@ -89,7 +89,7 @@ class _TrackedDict(dict):
     del _name, _wrap
 
 
-_INTERNAL = frozenset(("training", "_param_cache"))
+_INTERNAL = frozenset(("training", "_param_cache", "metadata"))  # never hold parameters
 
 # Module classes by name, so that a saved config can be rebuilt (cr.nn.load).
 MODULE_CLASSES: dict[str, type] = {}

@@ -48,10 +48,13 @@ class Adam(Optimizer):
         i = -1
         for p in self.params:
             i += 1
-            if p.grad is None:
+            grad = p.grad
+            if grad is None:
                 continue
-            g = self._grad(p, i, "Adam")
+            g = grad.data
             d = p.data
+            if type(g) is not np.ndarray or g.shape != d.shape:
+                g = self._grad(p, i, "Adam")
             s = scratch[i]
             if s is None:
                 s = scratch[i] = np.empty_like(d)

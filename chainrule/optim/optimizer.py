@@ -95,10 +95,16 @@ class Optimizer:
 
     @staticmethod
     def _grad(p, i, who):
+        """The gradient of parameter i as a numpy array (the slow path of a step)."""
         g = p.grad.data
+        if isinstance(g, Tensor):  # backward(create_graph=True) leaves Tensors of Tensors
+            g = g.numpy()
         if isinstance(g, Box):
-            raise TypeError(f"{who}: the gradient of parameter {i} is a traced value; "
-                            "step after backward(create_graph=False)")
+            raise TypeError(f"{who}: the gradient of parameter {i} is a traced value, not an array")
+        g = np.asarray(g)
+        if g.shape != p.shape:
+            raise ValueError(f"{who}: the gradient of parameter {i} has shape {g.shape}, "
+                             f"but the parameter has shape {p.shape}")
         return g
 
     # -- state --------------------------------------------------------------
@@ -132,12 +138,13 @@ class Optimizer:
                 raise ValueError(f"{who}: buffer {key!r} has shape {a.shape} and dtype {a.dtype}, "
                                  f"but parameter {i} has shape {p.shape} and dtype {p.dtype}")
             parsed.append((stores[kind], i, np.array(a, copy=True)))
+        lr = check_number(state.get("lr"), "lr", who)
         self._load_hyper(state, who)
         for store in stores.values():
             store[:] = [None] * len(self.params)
         for store, i, a in parsed:
             store[i] = a
-        self.lr = state["lr"]
+        self._lr = lr
         self.steps = int(state.get("steps", 0))
 
     def _stores(self) -> dict:
