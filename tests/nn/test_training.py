@@ -313,3 +313,44 @@ def test_unknown_names_list_the_valid_ones():
         cr.nn.MLP(2, [4], 2, init="glorious")
     with pytest.raises(ValueError, match="unknown metric 'f1'; valid names"):
         _fit(*cr.data.xor(n=20, seed=0), metrics=("f1",))
+
+
+# ------------------------------------------------------------------------------ course data (HW5)
+# tests/nn/<this file> -> parents[2] is the repository root; the course data sits beside it.
+COURSE_NN = __import__("pathlib").Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets" / "cmu601" / "nn"
+
+
+def _course(name):
+    path = COURSE_NN / name
+    if not path.is_file():
+        pytest.skip(f"course data not available: {name}")
+    return cr.data.load_csv(path, label="first", header=False)
+
+
+def test_hw5_one_epoch_zero_init_matches_numpy():
+    X, y = _course("smallTrain.csv")
+    Xv, yv = _course("smallValidation.csv")
+    model = cr.nn.MLP(128, [4], 10, activation="sigmoid", init="zeros")
+    h = cr.fit(model, "cross_entropy", X, y, optimizer=cr.optim.SGD(model.parameters(), lr=0.1), epochs=1,
+               batch_size=1, shuffle=False, validation=(Xv, yv), progress=False)
+    alpha, b1, beta, b2 = np.zeros((4, 128)), np.zeros(4), np.zeros((10, 4)), np.zeros(10)
+    numpy_sgd_epoch(alpha, b1, beta, b2, X, y, lr=0.1)
+    want_train = numpy_mean_cross_entropy(alpha, b1, beta, b2, X, y)
+    want_val = numpy_mean_cross_entropy(alpha, b1, beta, b2, Xv, yv)
+    assert h.history["loss"] == [pytest.approx(want_train, rel=1e-12)]
+    assert h.history["val_loss"] == [pytest.approx(want_val, rel=1e-12)]
+    for got, want in zip(_weights(model), (alpha, b1, beta, b2)):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-15)
+    # Zero init is symmetric: the four hidden units stay identical.
+    assert np.ptp(alpha, axis=0).max() == 0
+
+
+def test_hw5_a_few_epochs_reduce_the_error():
+    X, y = _course("smallTrain.csv")
+    Xv, yv = _course("smallValidation.csv")
+    model = cr.nn.MLP(128, [4], 10, activation="sigmoid", init="uniform", rng=0)
+    h = cr.fit(model, "cross_entropy", X, y, optimizer=cr.optim.SGD(model.parameters(), lr=0.1), epochs=3,
+               batch_size=1, shuffle=False, validation=(Xv, yv), metrics=("error_rate",), progress=False)
+    err, val_err = h.history["error_rate"], h.history["val_error_rate"]
+    assert err[-1] < err[0] and val_err[-1] < val_err[0]
+    assert h.history["loss"][-1] < h.history["loss"][0] and err[-1] < 0.9 * err[0]

@@ -1,0 +1,346 @@
+"""`chainrule train`: train an MLP on a built-in or CSV data set; write the model, metrics and figures."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+BUILTIN = ("digits", "circle", "xor", "gaussians", "spiral", "moons", "plane", "multi_gaussian")
+# The defaults reach 0.97+ test accuracy on digits across split seeds (benchmarks/bench_train.py).
+DEFAULTS = {"hidden": [64], "activation": "relu", "optimizer": "adam", "epochs": 30, "batch_size": 32,
+            "lr": {"adam": 3e-3, "sgd": 0.1}, "momentum": 0.9, "seed": 0, "test_size": 0.2,
+            "validation_split": 0.1, "schedule": "cosine"}
+MODEL_FILE, METRICS_FILE = "model.safetensors", "metrics.json"
+
+
+def register(sub):
+    d = DEFAULTS
+    p = sub.add_parser(
+        "train", help="train a neural network on a data set (default: the bundled digits)",
+        description="Train a multilayer perceptron by minibatch gradient descent and write the model "
+                    f"({MODEL_FILE}), {METRICS_FILE} and figures to an output folder. Integer labels mean "
+                    "classification (softmax cross-entropy), real labels regression (mean squared error). "
+                    "Features are standardized with the training set's mean and deviation, which the model "
+                    "file keeps, so `chainrule predict` and `chainrule evaluate` take raw data.")
+    add_data_arguments(p, default="digits")
+    g = p.add_argument_group("network")
+    g.add_argument("--hidden", type=int, nargs="*", default=d["hidden"], metavar="WIDTH",
+                   help="hidden layer widths, e.g. --hidden 64 32 (none: a one-layer model; default 64)")
+    g.add_argument("--activation", default=d["activation"], help="hidden activation: relu, tanh, sigmoid, "
+                   "leaky_relu, softplus, identity (default relu)")
+    g.add_argument("--loss", default=None, help="cross_entropy (default for classes), bce_logits (two classes, "
+                   "one output) or mse (default for real targets)")
+    g.add_argument("--init", default=None, help="weight initializer: xavier_uniform, xavier_normal, "
+                   "kaiming_uniform, kaiming_normal, uniform, normal, zeros (default: kaiming_uniform for "
+                   "relu, else xavier_uniform)")
+    g = p.add_argument_group("training")
+    g.add_argument("--optimizer", default=d["optimizer"], help="adam (default) or sgd")
+    g.add_argument("--lr", type=float, default=None, help="learning rate (default 0.003 for adam, 0.1 for sgd)")
+    g.add_argument("--momentum", type=float, default=None, help="SGD momentum (default 0.9)")
+    g.add_argument("--schedule", default=d["schedule"], help="learning rate schedule: cosine (decay to 0 over "
+                   "the epochs, default) or none (constant)")
+    g.add_argument("--epochs", type=int, default=d["epochs"], help=f"passes over the training set (default {d['epochs']})")
+    g.add_argument("--batch-size", type=int, default=d["batch_size"],
+                   help=f"examples per gradient step (default {d['batch_size']}; 1 is plain SGD)")
+    g.add_argument("--no-shuffle", action="store_true", help="visit the examples in file order every epoch")
+    g.add_argument("--patience", type=int, default=None, help="stop when the validation loss has not improved "
+                   "for this many epochs, and keep the best weights")
+    g.add_argument("--seed", type=int, default=d["seed"], help="seed of the split, the weights and the shuffling "
+                   "(the same seed gives the same result; default 0)")
+    g.add_argument("--test-size", type=float, default=d["test_size"],
+                   help="fraction held out for the test (default 0.2); 0 with --test-data")
+    g.add_argument("--test-data", default=None, metavar="PATH", help="a separate test file instead of a split")
+    g.add_argument("--validation-split", type=float, default=d["validation_split"],
+                   help="fraction of the training part held out for validation (default 0.1; 0: none)")
+    g.add_argument("--no-standardize", action="store_true", help="train on the features as they are")
+    g = p.add_argument_group("output")
+    g.add_argument("--out", default="chainrule-out", metavar="FOLDER", help="output folder (default ./chainrule-out)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--no-figures", action="store_true", help="write no figures")
+    g.add_argument("--json", action="store_true", help="print the final metrics as one JSON object on the last line")
+    p.set_defaults(func=run)
+
+
+def add_data_arguments(p, default=None):
+    """--data / DATA, --label, --n-features: shared by train, predict and evaluate."""
+    if default is not None:
+        p.add_argument("--data", default=default, help=f"a built-in set ({', '.join(BUILTIN)}) or a CSV/TSV/sparse "
+                       f"file path (default {default})")
+    p.add_argument("--label", default=None, help="label column of a CSV file: first (default), last, a header "
+                   "name or a 0-based index")
+    p.add_argument("--n-features", type=int, default=None, help="number of features of a sparse "
+                   "'label index:value' file")
+
+
+# ------------------------------------------------------------------------------ helpers
+def usage(message):
+    from chainrule.cli import UsageError
+
+    return UsageError(message)
+
+
+def parse_label(text):
+    if text is None:
+        return "first"
+    if text.lstrip("-").isdigit():
+        return int(text)
+    return text
+
+
+def load_data(spec, label=None, n_features=None, seed=0, allow_unlabeled=0):
+    """(X, y) of a built-in set or a file; UsageError on anything wrong. With allow_unlabeled=d,
+    a file with exactly d columns is read as features only (y is None)."""
+    import numpy as np
+
+    from chainrule.data import DataError, load, load_file
+
+    if spec in BUILTIN:
+        return load(spec) if spec == "digits" else load(spec, seed=seed)
+    path = Path(spec)
+    if not path.exists():
+        raise usage(f"no such file or built-in data set: {spec!r} (built-in: {', '.join(BUILTIN)})")
+    kw = {"label": parse_label(label)}
+    if n_features is not None:
+        if n_features < 1:
+            raise usage(f"--n-features must be a positive integer, got {n_features}")
+        kw = {"n_features": n_features}
+    try:
+        X, y = load_file(path, **kw)
+    except (DataError, ValueError, OSError) as err:
+        raise usage(str(err)) from None
+    if allow_unlabeled and X.shape[1] + 1 == allow_unlabeled and "n_features" not in kw:
+        # The file has as many columns as the model has features: no label column. The loader
+        # took one column as labels; put it back where it was (values are exact float64).
+        col = kw["label"]
+        col = 0 if col == "first" else X.shape[1] if col == "last" else col
+        if isinstance(col, int):
+            X = np.insert(X, col % (X.shape[1] + 1), y.astype(np.float64), axis=1)
+            return X, None
+    return X, y
+
+
+def check_positive(name, value, integer=False):
+    if value is None:
+        return
+    ok = value >= 1 if integer else (math.isfinite(value) and value > 0)
+    if not ok:
+        kind = "a positive integer" if integer else "a positive number"
+        raise usage(f"{name} must be {kind}, got {value}")
+
+
+def prepare_out(folder):
+    """Create the output folder and check it is writable, before any training is spent."""
+    out = Path(folder)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise usage(f"--out {folder}: cannot create the folder ({err.strerror or err})") from None
+    if not out.is_dir():
+        raise usage(f"--out {folder}: not a folder")
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise usage(f"--out {folder}: the folder is not writable")
+    return out
+
+
+def _canonical(kind, name):
+    from chainrule.nn import activations, init, losses
+
+    module = {"activation": activations, "init": init, "loss": losses}[kind]
+    try:
+        return module.canonical(name)
+    except (ValueError, TypeError) as err:
+        raise usage(str(err)) from None
+
+
+# ------------------------------------------------------------------------------ run
+def run(args):
+    import numpy as np
+
+    import chainrule as cr
+    from chainrule import metrics as M
+    from chainrule.data import Standardizer, train_test_split
+    from chainrule.nn.training import TrainingError, fit, predict
+    from chainrule.serialization import save_json_atomic
+
+    opt_name = args.optimizer.lower()
+    if opt_name not in ("adam", "sgd"):
+        raise usage(f"unknown optimizer {args.optimizer!r}; valid names: adam, sgd")
+    schedule = args.schedule.lower()
+    if schedule not in ("cosine", "none"):
+        raise usage(f"unknown schedule {args.schedule!r}; valid names: cosine, none")
+    lr = args.lr if args.lr is not None else DEFAULTS["lr"][opt_name]
+    check_positive("--lr", lr)
+    check_positive("--epochs", args.epochs, integer=True)
+    check_positive("--batch-size", args.batch_size, integer=True)
+    check_positive("--patience", args.patience, integer=True)
+    if any(h < 1 for h in args.hidden):
+        raise usage(f"--hidden widths must be positive integers, got {args.hidden}")
+    momentum = DEFAULTS["momentum"] if args.momentum is None else args.momentum
+    if not 0 <= momentum < 1:
+        raise usage(f"--momentum must be in [0, 1), got {momentum}")
+    if opt_name == "adam" and args.momentum is not None:
+        raise usage("--momentum applies to --optimizer sgd (Adam keeps its own moment estimates)")
+    if not 0 <= args.validation_split < 1:
+        raise usage(f"--validation-split must be in [0, 1), got {args.validation_split}")
+    if args.test_data is None and not 0 < args.test_size < 1:
+        raise usage(f"--test-size must be in (0, 1), got {args.test_size}")
+    activation = _canonical("activation", args.activation)
+    init = _canonical("init", args.init) if args.init else ("kaiming_uniform" if activation == "relu" else "xavier_uniform")
+    out = prepare_out(args.out)
+
+    X, y = load_data(args.data, args.label, args.n_features, args.seed)
+    classification = y.dtype.kind in "iub"
+    loss = _canonical("loss", args.loss) if args.loss else ("cross_entropy" if classification else "mse")
+    valid = ("cross_entropy", "bce_logits") if classification else ("mse",)
+    if loss not in valid:
+        raise usage(f"--loss {args.loss} does not fit {'class labels' if classification else 'real-valued targets'}"
+                    f" with a network that outputs scores; valid: {', '.join(valid)}")
+    meta = {"task": "classification" if classification else "regression", "loss": loss,
+            "data": args.data, "label": args.label or "first", "n_features": X.shape[1]}
+    if classification:
+        classes, y = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise usage(f"{args.data}: every label is {classes[0]}; classification needs at least two classes")
+        if loss == "bce_logits" and len(classes) != 2:
+            raise usage(f"--loss bce_logits needs exactly two classes, found {len(classes)}")
+        meta["classes"] = classes.tolist()
+    if args.test_data is not None:
+        Xte, yte = load_data(args.test_data, args.label, args.n_features, args.seed)
+        if Xte.shape[1] != X.shape[1]:
+            raise usage(f"--test-data has {Xte.shape[1]} features but --data has {X.shape[1]}")
+        if classification:
+            unknown = np.setdiff1d(yte, classes)
+            if len(unknown):
+                raise usage(f"--test-data has label {unknown[0]} which the training data does not have")
+            yte = np.searchsorted(classes, yte)
+        Xtr, ytr = X, y
+    else:
+        try:
+            Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=args.test_size, seed=args.seed,
+                                                  stratify=classification)
+        except ValueError as err:
+            raise usage(f"cannot split {args.data} ({len(X)} examples) with --test-size {args.test_size}: {err}") from None
+
+    scaler = None
+    if not args.no_standardize:
+        scaler = Standardizer().fit(Xtr)
+        Xtr, Xte = scaler.transform(Xtr), scaler.transform(Xte)
+        meta["standardizer"] = scaler.to_dict()
+    yscaler = None
+    if not classification:
+        yscaler = Standardizer().fit(ytr.reshape(len(ytr), -1))
+        ytr = yscaler.transform(ytr.reshape(len(ytr), -1))
+        meta["target_standardizer"] = yscaler.to_dict()
+    n_out = (1 if loss == "bce_logits" else len(classes)) if classification else ytr.shape[1]
+    try:
+        model = cr.nn.MLP(X.shape[1], list(args.hidden), n_out, activation=activation, init=init, rng=args.seed)
+    except ValueError as err:
+        raise usage(str(err)) from None
+    optimizer = (cr.optim.Adam(model.parameters(), lr=lr) if opt_name == "adam"
+                 else cr.optim.SGD(model.parameters(), lr=lr, momentum=momentum))
+    callbacks = []
+    if schedule == "cosine":
+        scheduler = cr.optim.CosineAnnealingLR(optimizer, T_max=args.epochs)
+        callbacks.append(lambda epoch, logs: scheduler.step())
+    validation = None
+    if args.validation_split:
+        try:
+            Xtr, Xv, ytr, yv = train_test_split(Xtr, ytr, test_size=args.validation_split, seed=args.seed + 1,
+                                                stratify=classification)
+        except ValueError as err:
+            raise usage(f"cannot hold out --validation-split {args.validation_split} of {len(Xtr)} training "
+                        f"examples: {err}") from None
+        validation = (Xv, yv)
+
+    width = "-".join(map(str, args.hidden)) or "none"
+    print(f"{args.data}: {len(Xtr)} training and {len(Xte)} test examples, {X.shape[1]} features, "
+          + (f"{len(classes)} classes" if classification else f"{n_out} target(s)"), file=sys.stderr)
+    print(f"MLP hidden {width} {activation}, {loss}, {opt_name} lr {lr:g}"
+          + (f" momentum {momentum:g}" if opt_name == "sgd" else "")
+          + f", {args.epochs} epochs of batch {args.batch_size}, schedule {schedule}, seed {args.seed}", file=sys.stderr)
+    began = time.perf_counter()
+    try:
+        history = fit(model, loss, Xtr, ytr, optimizer=optimizer, epochs=args.epochs, batch_size=args.batch_size,
+                      shuffle=not args.no_shuffle, seed=args.seed, validation=validation,
+                      metrics=None if classification else ("mse", "r2"), early_stopping=args.patience,
+                      callbacks=callbacks, progress=not args.no_progress)
+    except TrainingError as err:
+        raise usage(str(err)) from None
+    seconds = time.perf_counter() - began
+
+    results = {}
+    parts = ([("val", *validation)] if validation is not None else []) + [("test", Xte, yte)]
+    for name, Xp, yp in parts:
+        if classification:
+            p = predict(model, Xp, loss)
+            results.update({f"{name}_accuracy": M.accuracy(yp, p), f"{name}_error_rate": M.error_rate(yp, p)})
+        else:
+            p = yscaler.inverse_transform(predict(model, Xp, loss).reshape(len(Xp), -1))
+            if name == "val":  # validation targets were scaled for training; score in the data's units
+                yp = yscaler.inverse_transform(yp)
+            results.update({f"{name}_mse": M.mean_squared_error(yp, p), f"{name}_r2": M.r2_score(yp, p)})
+    pred = p
+    results.update(epochs=len(history), seconds=round(seconds, 3),
+                   examples_per_second=round(len(history) * len(Xtr) / max(seconds, 1e-9)))
+    if history.stopped_early:
+        results["stopped_early_at_epoch"] = history.stopped_early
+
+    model.save(out / MODEL_FILE, metadata=meta)
+    options = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
+    save_json_atomic(out / METRICS_FILE, {"results": results, "options": options, "model": model.config(),
+                                          "history": history.to_dict()})
+    written = [MODEL_FILE, METRICS_FILE]
+    if not args.no_figures:
+        written += _figures(out, model, history, loss, classification, X, y, scaler, yte, pred, meta)
+
+    for key, value in results.items():
+        if key.startswith(("val_", "test_")):
+            print(f"{key.replace('_', ' ')}: {value:.4f}")
+    print(f"trained {len(history)} epochs in {seconds:.1f} s; wrote {', '.join(written)} to {out}")
+    if args.json:
+        print(json.dumps(results))
+    return 0
+
+
+def _figures(out, model, history, loss, classification, X, y, scaler, yte, pred, meta):
+    """Write what can be drawn; a missing matplotlib is a notice, not a failure."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print('figures skipped: matplotlib is not installed (pip install "chainrule[viz]")', file=sys.stderr)
+        return []
+    import numpy as np
+
+    from chainrule import metrics as M
+    from chainrule.nn.training import hidden_outputs, predict
+    from chainrule.viz import nnplots
+
+    written = []
+    nnplots.plot_history(history, out / "loss.png", title=f"{meta['data']}: training")
+    written.append("loss.png")
+    if classification:
+        cm = M.confusion_matrix(yte, pred, n_classes=len(meta["classes"]))
+        nnplots.plot_confusion_matrix(cm, labels=meta["classes"], path=out / "confusion.png",
+                                      title="test set")
+        written.append("confusion.png")
+    if X.shape[1] == 2:
+        def scaled(P):
+            return scaler.transform(P) if scaler is not None else P
+
+        if classification:
+            nnplots.plot_decision_boundary(lambda P: predict(model, scaled(P), loss), X, y,
+                                           out / "decision_boundary.png", title=f"{meta['data']}: decision boundary")
+        else:
+            nnplots.plot_decision_boundary(lambda P: predict(model, scaled(P), loss).ravel(), X, y,
+                                           out / "decision_boundary.png", title=f"{meta['data']}: prediction",
+                                           classification=False)
+        written.append("decision_boundary.png")
+        if model.hidden:
+            nnplots.plot_hidden_units(lambda P: hidden_outputs(model, scaled(P)), X,
+                                      y if classification else None, out / "hidden_units.png",
+                                      title="each hidden unit's output over the plane")
+            written.append("hidden_units.png")
+    return written
