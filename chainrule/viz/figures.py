@@ -1,32 +1,14 @@
 """Figures of cost: forward versus reverse mode as inputs and outputs grow, symbolic expression growth."""
 from __future__ import annotations
 
-import io
 import time
-from pathlib import Path
 
 import numpy as np
 
+# One way to make and write figures in this package: pyplot-free Figures, atomic writes.
+from chainrule.viz.nnplots import _figure, save_figure
+
 __all__ = ["measure_crossover", "crossover_figure", "measure_symbolic_growth", "symbolic_growth_figure"]
-
-
-def _figure(width, height):
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError('figures need matplotlib: pip install "chainrule[viz]"') from None
-    # A Figure without pyplot renders with the Agg canvas: no GUI backend, no global state.
-    return Figure(figsize=(width, height), layout="constrained")
-
-
-def _save(fig, path):
-    from chainrule.serialization import atomic_write
-
-    path = Path(path)
-    fmt = path.suffix.lstrip(".").lower() or "png"
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format=fmt, dpi=110)  # rendered in memory: a failure leaves no partial file
-    atomic_write(path, buffer.getvalue())
 
 
 def _layer(n, m, seed=0):
@@ -91,7 +73,7 @@ def crossover_figure(path=None, inputs=(1, 2, 4, 8, 16, 32, 64), outputs=(1, 2, 
     >>> import os, tempfile
     >>> fig = crossover_figure(os.path.join(tempfile.mkdtemp(), "c.png"), inputs=(1, 4), outputs=(1, 4), fixed=2, repeat=1)
     >>> [ax.get_xlabel() for ax in fig.axes]
-    ['inputs n (one output)', 'outputs m (16 inputs)']
+    ['inputs n (one output)', 'outputs m (2 inputs)']
     """
     data = data or measure_crossover(inputs, outputs, fixed, repeat)
     fig = _figure(9.5, 3.8)
@@ -113,7 +95,7 @@ def crossover_figure(path=None, inputs=(1, 2, 4, 8, 16, 32, 64), outputs=(1, 2, 
     left.legend(fontsize=8)
     right.legend(fontsize=8)
     if path is not None:
-        _save(fig, path)
+        save_figure(fig, path)
     return fig
 
 
@@ -168,5 +150,5 @@ def symbolic_growth_figure(path=None, depths=range(1, 7), data=None):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     if path is not None:
-        _save(fig, path)
+        save_figure(fig, path)
     return fig

@@ -12,12 +12,12 @@ from chainrule.viz.trace import PARAM, group, name, trace
 __all__ = ["explain_step", "Step"]
 
 
-def _lines(v, precision, max_cols=12, max_rows=20):
-    """A value as cell lines: one line per matrix row when it fits, else a one-line summary."""
+def _lines(s, v, precision, max_cols=12, max_rows=20):
+    """A value as cell lines in style ``s``: one line per matrix row when it fits, else one line."""
     a = np.asarray(v)
     if a.ndim == 2 and 1 < a.shape[0] <= max_rows and a.shape[1] <= max_cols:
-        return [fmt_value(row, precision) for row in a]
-    return [fmt_value(a, precision)]
+        return [s.value(row, precision) for row in a]
+    return [s.value(a, precision)]
 
 
 def _stages(model):
@@ -78,15 +78,15 @@ class Step:
         graph, loss_name = self.graph, "J"
 
         def forward(s):
-            rows = [[s.ident("x"), s.words("input (the example)"), _lines(self.x, precision)],
+            rows = [[s.ident("x"), s.words("input (the example)"), _lines(s, self.x, precision)],
                     [s.ident("y"), s.words("label"), s.value(self.y)]]
             for label, what in self.forward_names:
-                rows.append([s.ident(label), s.words(what), _lines(graph[label].value, precision)])
+                rows.append([s.ident(label), s.words(what), _lines(s, graph[label].value, precision)])
             rows.append([s.words("prediction"), s.words("argmax of y_hat"), s.value(self.prediction)])
             return ["quantity", "meaning", "value"], rows
 
         def backward(s):
-            rows = [[s.partial(loss_name, label), s.words(what), _lines(graph.adjoint(label), precision)]
+            rows = [[s.partial(loss_name, label), s.words(what), _lines(s, graph.adjoint(label), precision)]
                     for label, what in self.grad_names]
             return ["gradient", "of", "value"], rows
 
@@ -94,7 +94,7 @@ class Step:
             rows = []
             for short, model_name, old, g, new in self.params:
                 rows.append([s.ident(short) + s.words(" new"), s.words(f"{model_name} - lr * dJ/d{short}"),
-                             _lines(new, precision)])
+                             _lines(s, new, precision)])
             return ["parameter", "update", "value"], rows
 
         return [Table("Forward pass", forward),
@@ -126,7 +126,7 @@ def explain_step(model, x, y, lr=0.1, update=True) -> Step:
     >>> import numpy as np, chainrule as cr
     >>> net = cr.nn.MLP(5, [4], 10, activation="sigmoid", init="zeros")
     >>> step = cr.viz.explain_step(net, np.array([0, 1, 1, 1, 0.]), 7, lr=0.1)
-    >>> round(step.loss, 6), step.grad("s")[7]   # log 10; y_hat - onehot(y)
+    >>> round(step.loss, 6), float(step.grad("s")[7])   # log 10; y_hat - onehot(y)
     (2.302585, -0.9)
     """
     stages = _stages(model)

@@ -27,8 +27,8 @@ def name(x, label: str):
 
     >>> import chainrule as cr
     >>> g = cr.trace(lambda x: cr.name(x * x, "sq") + 1, 3.0)
-    >>> g["sq"].value
-    array(9.)
+    >>> float(g["sq"].value)
+    9.0
     """
     if not isinstance(label, str) or not label:
         raise TypeError(f"name: the name must be a non-empty str, got {label!r}")
@@ -178,11 +178,10 @@ def trace(f, *args, params=None) -> "Graph":
     """
     labels = _arg_names(f, len(args))
     leaves = [_leaf(a, label) for a, label in zip(args, labels)]
+    names = {}
     if params is not None:
         items = params.items() if hasattr(params, "items") else params
-        for label, p in items:
-            if isinstance(p, Tensor):
-                p.name = label
+        names = {id(p): label for label, p in items}
     del _GROUPS[:]
     try:
         with enable_grad():
@@ -194,7 +193,7 @@ def trace(f, *args, params=None) -> "Graph":
         raise TypeError(f"trace: f returned a {type(out).__name__}; trace one output at a time, "
                         "e.g. trace(lambda *a: f(*a)[0], ...)")
     with paused_gc():
-        return Graph._from_tensors(out, leaves, groups)
+        return Graph._from_tensors(out, leaves, groups, names)
 
 
 class Graph:
@@ -224,7 +223,7 @@ class Graph:
 
     # -- building ------------------------------------------------------------
     @classmethod
-    def _from_tensors(cls, out, leaves, groups=()):
+    def _from_tensors(cls, out, leaves, groups=(), names=None):
         if not isinstance(out, Tensor):
             out = Tensor(_plain(out))
         found = {id(out): out}  # every tensor that the output depends on
@@ -247,7 +246,8 @@ class Graph:
         const_ids = {}  # id(value) -> Node: one node per constant object
 
         def leaf(t):  # a Tensor leaf that is not an argument: a parameter or a constant tensor
-            node = by_id[id(t)] = Node(PARAM if t.requires_grad else CONST, _plain(t.data), t.name)
+            label = names.get(id(t), t.name) if names else t.name
+            node = by_id[id(t)] = Node(PARAM if t.requires_grad else CONST, _plain(t.data), label)
             (params if t.requires_grad else consts).append(node)
             return node
 

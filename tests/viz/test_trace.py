@@ -226,3 +226,15 @@ def test_deep_chain_does_not_recurse():
     assert len(g.ops) == 6000
     (gx,) = reverse_grads(f, 0.3)
     assert np.isclose(float(g.adjoint("x")), gx)
+
+
+def test_parameters_named_by_a_mapping_without_renaming_the_tensors():
+    model = cr.nn.MLP(3, [2], 2, activation="tanh", rng=0)
+    g = cr.trace(lambda x: cr.sum(model(x)), np.ones((1, 3)), params=model.named_parameters())
+    assert [n.name for n in g.nodes if n.kind == "parameter"] == [
+        "layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"]
+    assert all(p.name is None for p in model.parameters())
+    out = cr.sum(model(np.ones((1, 3))))
+    out.backward()
+    for name, p in model.named_parameters():
+        assert np.allclose(g.adjoint(name), p.grad.numpy())
