@@ -41,8 +41,8 @@ def fmt_value(v, precision=6) -> str:
     >>> fmt_value(403.428793492735), fmt_value(np.array([0.5, -0.0])), fmt_value(np.zeros((3, 5)))
     ('403.429', '[0.5, 0]', 'array(3x5) [0, 0, 0, ..., 0]')
     """
-    if type(v) is float or type(v) is np.float64:
-        return _num(float(v), precision)
+    if type(v) is float or type(v) is np.float64:  # the common case, formatted directly
+        return f"{v:.{precision}g}" if v else "0"
     if isinstance(v, (float, int)) and not isinstance(v, bool):
         return _num(v, precision)
     a = np.asarray(v)
