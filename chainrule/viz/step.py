@@ -193,8 +193,10 @@ def explain_step(model, x, y, lr=0.1, update=True) -> Step:
                     forward_names.append((h.name, f"pre-activation of layer {layer}"))
             else:
                 with group(f"layer {layer}"):
-                    h = name(m(h), one_hidden(f"z{layer}", layer))
-                    forward_names.append((h.name, f"activation of layer {layer}"))
+                    z = m(h)
+                    if z is not h:  # an identity activation adds no quantity
+                        h = name(z, one_hidden(f"z{layer}", layer))
+                        forward_names.append((h.name, f"activation of layer {layer}"))
         with group("output layer"):
             y_hat = name(ops.softmax(h), "y_hat")
         with group("loss"):

@@ -156,3 +156,10 @@ def test_sequential_models_are_traced_too():
     out.backward()
     for n, p in model.named_parameters():
         assert np.allclose(step.grads[n], p.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_identity_activation_adds_no_quantity():
+    model = cr.nn.MLP(3, [2], 3, activation="identity", rng=0)
+    step = explain_step(model, np.ones(3), 1, update=False)
+    assert [n for n, _ in step.forward_names] == ["a", "s", "y_hat", "J"]
+    assert "dJ/da" in str(step) and "dJ/dz" not in str(step)
