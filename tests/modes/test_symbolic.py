@@ -1,0 +1,286 @@
+"""Symbolic differentiation: the quiz, every primitive with a symbolic form against reverse mode,
+the growth of the naive (tree) route against the shared (graph) one, and clear errors."""
+import doctest
+import sys
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.core.registry import REGISTRY
+from chainrule.modes import symbolic
+from chainrule.modes.symbolic import SymbolicError
+
+sp = pytest.importorskip("sympy")
+
+QUIZ_GRAD = [1208.3812151266, 809.7074792186]
+
+
+def quiz(x, z):
+    xz = x * z
+    return cr.exp(xz) + xz / cr.log(x) + cr.sin(cr.log(x)) / xz
+
+
+def reverse_grad(f, *args):
+    return [float(g) for g in cr.grad(f, argnums=tuple(range(len(args))))(*[float(a) for a in args])]
+
+
+@pytest.mark.parametrize("method", ["shared", "naive"])
+def test_quiz(method):
+    d = symbolic.derivative(quiz, method=method)
+    assert d.wrt == ("x", "z") and d.variables == ("x", "z")
+    np.testing.assert_allclose(d.function(2.0, 3.0), QUIZ_GRAD, rtol=1e-10)
+    x, z = sp.symbols("x z", real=True)
+    by_hand = sp.exp(x * z) + x * z / sp.log(x) + sp.sin(sp.log(x)) / (x * z)
+    for name, var in (("x", x), ("z", z)):
+        assert sp.simplify(d.expressions[name] - sp.diff(by_hand, var)) == 0
+        assert "log(x)" in d.text[name] and "\\log" in d.latex[name]
+    assert sp.simplify(symbolic.expression(quiz) - by_hand) == 0
+
+
+def test_quiz_sizes():
+    shared = symbolic.derivative(quiz, method="shared")
+    naive = symbolic.derivative(quiz, method="naive")
+    # The function: 8 distinct operations (x*z and log(x) are each made once), 11 as a tree.
+    assert shared.function_size == {"dag": 8, "tree": 11}
+    assert naive.size == naive.tree_size and shared.size == shared.dag_size
+    for n in ("x", "z"):
+        assert shared.size[n] < naive.size[n]
+    assert shared.total_size < naive.total_size
+    assert shared.total_size <= shared.dag_size["x"] + shared.dag_size["z"]  # shared parts counted once
+
+
+def test_wrt_selects_and_orders():
+    d = symbolic.derivative(quiz, wrt="z")
+    assert d.wrt == ("z",) and list(d.expressions) == ["z"]
+    assert d.function(2.0, 3.0)[0] == pytest.approx(QUIZ_GRAD[1], rel=1e-10)
+    d = symbolic.derivative(quiz, wrt=("z", "x"), method="naive")
+    np.testing.assert_allclose(d.function(2.0, 3.0), QUIZ_GRAD[::-1], rtol=1e-10)
+
+
+def test_compiled_function_broadcasts():
+    d = symbolic.derivative(lambda x, y: x * cr.sin(y))
+    gx, gy = d.function(np.array([1.0, 2.0]), 0.5)
+    np.testing.assert_allclose(gx, np.sin([0.5, 0.5]))
+    np.testing.assert_allclose(gy, np.cos(0.5) * np.array([1.0, 2.0]))
+
+
+# ---------------------------------------------------------------- every primitive with a symbolic form
+
+def _unary(op):
+    return lambda x, y: op(x) * y
+
+
+def _reduction(op):
+    return lambda x, y: op(x * y) * x
+
+
+# name -> (function of two numbers, sampler of a point away from kinks and outside no domain)
+PRIMITIVE_CASES = {
+    "add": (lambda x, y: cr.add(x, y) * x, None),
+    "subtract": (lambda x, y: cr.subtract(x, y) * x, None),
+    "multiply": (cr.multiply, None),
+    "divide": (cr.divide, "positive"),
+    "power": (cr.power, "positive"),
+    "negative": (_unary(cr.negative), None),
+    "exp": (_unary(cr.exp), None),
+    "log": (_unary(cr.log), "positive"),
+    "sin": (_unary(cr.sin), None),
+    "cos": (_unary(cr.cos), None),
+    "tanh": (_unary(cr.tanh), None),
+    "sqrt": (_unary(cr.sqrt), "positive"),
+    "abs": (_unary(cr.abs), None),
+    "sign": (lambda x, y: cr.sign(x) * x * y, None),
+    "relu": (_unary(cr.relu), None),
+    "sigmoid": (_unary(cr.sigmoid), None),
+    "softplus": (_unary(cr.softplus), None),
+    "maximum": (lambda x, y: cr.maximum(x, y) * x, None),
+    "minimum": (lambda x, y: cr.minimum(x, y) * y, None),
+    "where": (lambda x, y: cr.where(cr.greater(x, y), x * y, x - y), None),
+    "equal": (lambda x, y: x * cr.equal(x, y) + y * x, None),
+    "not_equal": (lambda x, y: x * cr.not_equal(x, y) + y, None),
+    "greater": (lambda x, y: x * cr.greater(x, y) + y * y, None),
+    "greater_equal": (lambda x, y: x * cr.greater_equal(x, y) + y, None),
+    "less": (lambda x, y: x * y * cr.less(x, y), None),
+    "less_equal": (lambda x, y: x * cr.less_equal(x, y) - y, None),
+    "astype": (lambda x, y: cr.astype(x * y, np.float64) * x, None),
+    "sum": (_reduction(cr.sum), None),
+    "mean": (_reduction(cr.mean), None),
+    "max": (_reduction(cr.max), None),
+    "logsumexp": (_reduction(cr.logsumexp), None),
+    "matmul": (lambda x, y: cr.sum(cr.matmul(cr.reshape(x, (1, 1)), cr.reshape(y * x, (1, 1)))), None),
+    "reshape": (lambda x, y: cr.sum(cr.reshape(x * y, (1,))) * y, None),
+    "transpose": (lambda x, y: cr.transpose(x * y) * x, None),
+    "broadcast_to": (lambda x, y: cr.sum(cr.broadcast_to(x * y, (1, 1))) * x, None),
+    "getitem": (lambda x, y: cr.reshape(x * y, (1,))[0] * y, None),
+}
+WITH_SYM = sorted(n for n, p in REGISTRY.items() if p.sym is not None)
+
+
+def test_every_primitive_with_a_symbolic_form_is_in_the_table():
+    assert sorted(PRIMITIVE_CASES) == WITH_SYM
+
+
+@pytest.mark.parametrize("name", WITH_SYM)
+def test_symbolic_derivative_equals_reverse_mode(name):
+    f, domain = PRIMITIVE_CASES[name]
+    rng = np.random.default_rng(sorted(REGISTRY).index(name))
+    shared = symbolic.derivative(f, method="shared")
+    naive = symbolic.derivative(f, method="naive")
+    assert any(n.prim is not None and n.prim.name == name for n in symbolic._topological(_traced(f)))
+    for _ in range(4):
+        low = 0.2 if domain == "positive" else -2.0
+        x, y = rng.uniform(low, 2.0, size=2)
+        want = reverse_grad(f, x, y)
+        np.testing.assert_allclose(shared.function(x, y), want, rtol=1e-10, atol=1e-12, err_msg=f"{name} shared")
+        np.testing.assert_allclose(naive.function(x, y), want, rtol=1e-10, atol=1e-12, err_msg=f"{name} naive")
+
+
+def _traced(f):
+    return symbolic._trace(f, "test")[3]
+
+
+def test_ties_follow_reverse_mode():
+    for f in (lambda x, y: cr.maximum(x, y) * x, lambda x, y: cr.relu(x) * y, lambda x, y: cr.abs(x) + y):
+        d = symbolic.derivative(f)
+        for point in [(1.0, 1.0), (0.0, 2.0)]:
+            np.testing.assert_allclose(d.function(*point), reverse_grad(f, *point), atol=1e-15)
+
+
+def test_random_compositions_agree_with_reverse_mode():
+    ops = [cr.sin, cr.tanh, cr.exp, cr.sigmoid, lambda u: u * u, lambda u: cr.sqrt(u * u + 1), cr.softplus]
+    rng = np.random.default_rng(7)
+    for trial in range(4):
+        chosen = rng.integers(0, len(ops), size=3)
+
+        def f(x, y, chosen=chosen):
+            u, v = x, y
+            for k in chosen:
+                u, v = ops[k](u) * v + x, u - ops[k](v) * 0.5
+            return u + v
+
+        x, y = rng.uniform(-1.0, 1.0, size=2)
+        want = reverse_grad(f, x, y)
+        for method in ("shared", "naive"):
+            got = symbolic.derivative(f, method=method).function(x, y)
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+# ---------------------------------------------------------------- expression growth
+
+def product(n):
+    """(x + 1)(x + 2)...(x + n)."""
+    def f(x):
+        y = x + 1
+        for k in range(2, n + 1):
+            y = y * (x + k)
+        return y
+    return f
+
+
+def nested(n):
+    """sin(sin(...sin(x))) with n functions."""
+    def f(x):
+        for _ in range(n):
+            x = cr.sin(x)
+        return x
+    return f
+
+
+def reused(n):
+    """u_{k+1} = sin(u_k) u_k: every level uses the one below twice."""
+    def f(x):
+        for _ in range(n):
+            x = cr.sin(x) * x
+        return x
+    return f
+
+
+def sizes(make):
+    naive = [symbolic.derivative(make(n), method="naive").size["x"] for n in range(2, 11)]
+    shared = [symbolic.derivative(make(n), method="shared").size["x"] for n in range(2, 11)]
+    return np.array(naive), np.array(shared)
+
+
+@pytest.mark.parametrize("make", [product, nested, reused])
+def test_naive_grows_much_faster_than_shared_which_grows_linearly(make):
+    naive, shared = sizes(make)
+    steps = np.diff(shared)
+    assert len(set(steps[1:].tolist())) == 1 and steps[-1] > 0, f"shared sizes {shared} are not linear in n"
+    assert np.all(np.diff(naive, 2) > 0), f"naive sizes {naive} do not grow faster than linearly"
+    ratio = naive / shared
+    assert np.all(np.diff(ratio) > 0) and ratio[-1] > 2 * ratio[0]
+    # Both routes compute the same derivative.
+    f = make(6)
+    a, b = symbolic.derivative(f, method="naive"), symbolic.derivative(f, method="shared")
+    assert a.function(0.7)[0] == pytest.approx(b.function(0.7)[0], rel=1e-12)
+
+
+def test_reused_subexpressions_grow_exponentially_on_the_naive_route():
+    naive, shared = sizes(reused)
+    assert np.all(naive[1:] >= 2 * naive[:-1])
+    assert shared[-1] < 10 * 10
+
+
+def test_large_expressions_are_not_printed_by_default():
+    d = symbolic.derivative(reused(12), method="shared")
+    assert d.size["x"] < 100 and d.tree_size["x"] > symbolic.PRINT_LIMIT
+    assert not d.printable("x")
+    assert "operations written out" in str(d)
+    assert d.to_dict()["derivatives"]["x"]["text"] is None
+
+
+def test_naive_route_refuses_huge_trees(monkeypatch):
+    monkeypatch.setattr(symbolic, "MAX_TREE", 100)
+    with pytest.raises(SymbolicError, match="use method='shared'"):
+        symbolic.derivative(reused(8), method="naive")
+    assert symbolic.derivative(reused(8), method="shared").size["x"] > 0
+
+
+# ---------------------------------------------------------------- the expression parser and errors
+
+def test_expression_from_the_command_line_parser():
+    from chainrule.cli.explain import _functions
+    from chainrule.expr import parse
+
+    f = parse("exp(x*z) + x*z/ln(x) + sin(ln(x))/(x*z)").to_function(_functions())
+    d = symbolic.derivative(f)
+    np.testing.assert_allclose(d.function(2.0, 3.0), QUIZ_GRAD, rtol=1e-10)
+    assert d.function_size["dag"] == 8  # the parser shares x*z and ln(x)
+
+
+def test_constants_and_parameters_with_defaults():
+    d = symbolic.derivative(lambda x, a=3.0: a * x ** 2 + np.float64(0.5))
+    assert d.variables == ("x",)
+    assert d.expressions["x"] == 6 * sp.Symbol("x", real=True)
+
+
+@pytest.mark.parametrize("f, match", [
+    (lambda x: cr.softmax(x), "softmax has no symbolic form"),
+    (lambda x: x * np.array([1.0, 2.0]), r"shape \(2,\)"),
+    (lambda x: cr.sum(cr.broadcast_to(x, (3,))), "not arrays"),
+    (lambda *xs: xs[0], r"takes \*xs"),
+    (lambda x: x if x > 0 else -x, "truth value"),
+    (lambda x: float(x) * 2, "no float value"),
+    (lambda x: "text", "cannot use a str"),
+])
+def test_errors(f, match):
+    with pytest.raises(SymbolicError, match=match):
+        symbolic.derivative(f)
+
+
+def test_wrt_errors():
+    with pytest.raises(SymbolicError, match="'y' is not a parameter of quiz; its parameters: x, z"):
+        symbolic.derivative(quiz, wrt="y")
+    with pytest.raises(ValueError, match="unknown method"):
+        symbolic.derivative(quiz, method="fast")
+
+
+def test_missing_sympy_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sympy", None)
+    with pytest.raises(ImportError, match=r'pip install "chainrule\[symbolic\]"'):
+        symbolic.derivative(quiz)
+
+
+def test_doctests():
+    assert doctest.testmod(symbolic).failed == 0
