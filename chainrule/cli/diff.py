@@ -1,0 +1,74 @@
+"""`chainrule diff`: differentiate an expression by every method and compare them."""
+from __future__ import annotations
+
+CHOICES = ("all", "reverse", "forward", "numeric", "symbolic")
+
+
+def register(sub):
+    from chainrule.cli.explain import add_expression_arguments
+
+    p = sub.add_parser("diff", help="differentiate an expression four ways and compare the results",
+                       description="Differentiate EXPRESSION at the given values by reverse mode, forward mode, "
+                                   "finite differences (central and complex step) and symbolic differentiation "
+                                   "(naive and shared), and print each gradient, its difference from reverse "
+                                   "mode and its cost, then the symbolic derivatives.")
+    add_expression_arguments(p)
+    p.add_argument("--method", choices=CHOICES, default="all",
+                   help="which methods to run (default all; reverse mode always runs as the reference)")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON: per method the gradient as a list in the order of the variables")
+    p.add_argument("--markdown", action="store_true", help="print a Markdown table instead of text")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    import numpy as np
+
+    from chainrule.cli import UsageError
+    from chainrule.cli.explain import _functions
+    from chainrule.core.errors import ChainruleError
+    from chainrule.expr import ExpressionError, missing_variables, parse, parse_assignments
+    from chainrule.modes.compare import compare
+
+    if args.json and args.markdown:
+        raise UsageError("choose one of --json and --markdown")
+    try:
+        expression = parse(args.expression)
+    except ExpressionError as err:
+        raise UsageError(f"cannot parse the expression: {err}") from None
+    try:
+        values = parse_assignments(args.at)
+    except ExpressionError as err:
+        raise UsageError(f"bad --at value: {err}") from None
+    if not expression.variables:
+        raise UsageError("the expression has no variables, so there is nothing to differentiate")
+    missing = missing_variables(expression, values)
+    if missing:
+        example = " ".join(f"{v}=..." for v in missing)
+        raise UsageError(f"no value for {', '.join(missing)}: give {'it' if len(missing) == 1 else 'them'} "
+                         f"with --at {example}")
+    extra = [name for name in values if name not in expression.variables]
+    if extra:
+        raise UsageError(f"--at gives {', '.join(extra)}, which the expression does not use "
+                         f"(its variables: {', '.join(expression.variables)})")
+    f = expression.to_function(_functions())
+    point = [values[v] for v in expression.variables]
+    with np.errstate(all="ignore"):  # a value outside the domain is reported below, once
+        try:
+            report = compare(f, *point, methods=args.method, name="f")
+        except ChainruleError as err:
+            at = ", ".join(f"{v}={values[v]:g}" for v in expression.variables)
+            raise UsageError(f"cannot differentiate {expression} at {at}: {err}") from None
+    if args.json:
+        data = report.to_dict()
+        data["expression"] = str(expression)
+        import json
+
+        print(json.dumps(data, indent=2))
+    elif args.markdown:
+        print(f"f({', '.join(expression.variables)}) = {expression}\n")
+        print(report.to_markdown())
+    else:
+        print(f"f({', '.join(expression.variables)}) = {expression}")
+        print(report.to_text())
+    return 0
