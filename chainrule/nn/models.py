@@ -63,7 +63,7 @@ class MLP(Module):
         for i, layer in enumerate(self.layers):
             x = layer._apply(x)
             if i < len(acts):
-                x = acts[i](x)
+                x = acts[i].forward(x)
         return x
 
     def extra_repr(self):

@@ -173,3 +173,16 @@ def test_module_without_forward_or_config_says_so():
         Empty()(1)
     with pytest.raises(NotImplementedError, match="config"):
         Empty().config()
+
+
+def test_deepcopy_gives_an_independent_model():
+    import copy
+
+    m = cr.nn.MLP(3, [4], 2, rng=0)
+    m.parameters()  # fill the cache first: the copy must not share it
+    c = copy.deepcopy(m)
+    assert all(p is not q for p, q in zip(m.parameters(), c.parameters()))
+    c.layers[0].weight.data[...] = 0
+    assert m.layers[0].weight.numpy().any()
+    c.layers.append(Linear(2, 2, rng=0))
+    assert len(c.parameters()) == 6 and len(m.parameters()) == 4
