@@ -253,10 +253,6 @@ class _Counted(Box):
         vals = [a.value if isinstance(a, _Counted) and a._level == level else a for a in args]
         return _Counted(prim.op(*vals, **params), level, self._tally)
 
-    def __array__(self, dtype=None, copy=None):
-        # Only reached where a method reads a value back as numbers (shapes, checks); no counting.
-        return np.asarray(self.value, dtype=dtype)
-
 
 def _count(run, args):
     """Primitive operations that ``run(*counted_args)`` applies."""

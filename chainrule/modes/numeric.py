@@ -118,8 +118,8 @@ def jacobian(f, *args, argnums=0, method="central", step=None, richardson=0, ful
     takes differences at the k + 2 steps h, h/2, ..., h/2^(k+1) and extrapolates k times, which
     removes k more orders of the truncation error; the two k-times extrapolated values that
     result differ by about their error, which, plus the rounding error eps |f| / h, is the error
-    estimate. ``full_output=True`` returns an
-    :class:`Estimate` with the error estimate and the number of evaluations.
+    estimate. ``full_output=True`` returns an :class:`Estimate` with the error estimate and the
+    number of evaluations.
 
     >>> import chainrule as cr
     >>> jacobian(lambda x: cr.sin(x) * 2, [0.0, 1.0]).round(8)
@@ -387,8 +387,12 @@ class _ComplexProbe(Tensor):
                                "use method='central'") from None
         return _probe(data, self._used, level)
 
+    # Tensor's fast paths for one and two arguments would skip the check: route them through it.
     def _binary(self, prim, a, b):
         return bind(prim, (a, b), _NO_PARAMS)
+
+    def _bind_unary(self, prim, params):
+        return self._bind(prim, (self,), params)
 
 
 def _probe(data, used, level=None):
