@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import inspect
 import itertools
+from collections.abc import Mapping
 from heapq import heappop, heappush
 
 import numpy as np
@@ -429,9 +430,9 @@ def dag_size(*nodes):
 # ---------------------------------------------------------------- the result
 
 
-class SymbolicDerivative:
+class SymbolicDerivative(Mapping):
     """Partial derivatives of a function as SymPy expressions, with their sizes and a compiled
-    numpy function.
+    numpy function. As a mapping it is ``expressions``: ``d["x"]`` is the derivative by x.
 
     ``expressions``, ``text``, ``latex``, ``size``: dicts from each variable of ``wrt`` to its
     derivative's SymPy expression, printed form, LaTeX, and size in operations (as a tree for the
@@ -455,6 +456,15 @@ class SymbolicDerivative:
         self.function_size = {"tree": tree_size(function_node), "dag": dag_size(function_node)}
         self.function_expression = function_node.expr
         self._symbols = symbols
+
+    def __getitem__(self, name):
+        return self.expressions[name]
+
+    def __iter__(self):
+        return iter(self.expressions)
+
+    def __len__(self):
+        return len(self.expressions)
 
     @functools.cached_property
     def text(self):
@@ -512,7 +522,9 @@ class SymbolicDerivative:
 
 
 def derivative(f, wrt=None, method="shared"):
-    r"""The partial derivatives of ``f`` as SymPy expressions, by the ``"shared"`` route
+    r"""The partial derivatives of ``f`` as SymPy expressions (a :class:`SymbolicDerivative`:
+    a mapping from each name to its derivative, with text, LaTeX, sizes, and a compiled
+    function), by the ``"shared"`` route
     (reverse mode on symbolic values, a graph linear in the size of f) or the ``"naive"`` one
     (a CAS's recursive rules on the expression tree); see the module docstring.
 

@@ -29,6 +29,7 @@ def reverse_grad(f, *args):
 def test_quiz(method):
     d = symbolic.derivative(quiz, method=method)
     assert d.wrt == ("x", "z") and d.variables == ("x", "z")
+    assert dict(d) == d.expressions and d["z"] is d.expressions["z"] and list(d) == ["x", "z"]
     np.testing.assert_allclose(d.function(2.0, 3.0), QUIZ_GRAD, rtol=1e-10)
     x, z = sp.symbols("x z", real=True)
     by_hand = sp.exp(x * z) + x * z / sp.log(x) + sp.sin(sp.log(x)) / (x * z)
