@@ -22,6 +22,8 @@ def register(sub):
 
 
 def run(args):
+    import json
+
     import numpy as np
 
     from chainrule.cli import UsageError
@@ -62,8 +64,6 @@ def run(args):
     if args.json:
         data = report.to_dict()
         data["expression"] = str(expression)
-        import json
-
         print(json.dumps(data, indent=2))
     elif args.markdown:
         print(f"f({', '.join(expression.variables)}) = {expression}\n")

@@ -522,11 +522,11 @@ class SymbolicDerivative(Mapping):
 
 
 def derivative(f, wrt=None, method="shared"):
-    r"""The partial derivatives of ``f`` as SymPy expressions (a :class:`SymbolicDerivative`:
-    a mapping from each name to its derivative, with text, LaTeX, sizes, and a compiled
-    function), by the ``"shared"`` route
-    (reverse mode on symbolic values, a graph linear in the size of f) or the ``"naive"`` one
-    (a CAS's recursive rules on the expression tree); see the module docstring.
+    r"""The partial derivatives of ``f`` as SymPy expressions, by the ``"shared"`` route (reverse
+    mode on symbolic values, a graph linear in the size of f) or the ``"naive"`` one (a CAS's
+    recursive rules on the expression tree); see the module docstring. The result, a
+    :class:`SymbolicDerivative`, maps each name to its derivative and holds text, LaTeX, sizes
+    and a compiled function.
 
     ``wrt`` names the parameters to differentiate by (a name or a sequence; default: all
     parameters without a default value, which become real symbols).
