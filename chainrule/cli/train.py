@@ -10,9 +10,9 @@ from pathlib import Path
 
 BUILTIN = ("digits", "circle", "xor", "gaussians", "spiral", "moons", "plane", "multi_gaussian")
 # The defaults reach 0.97+ test accuracy on digits across split seeds (benchmarks/bench_train.py).
-DEFAULTS = {"hidden": [64], "activation": "relu", "optimizer": "adam", "epochs": 30, "batch_size": 32,
-            "lr": {"adam": 3e-3, "sgd": 0.1}, "momentum": 0.9, "seed": 0, "test_size": 0.2,
-            "validation_split": 0.1, "schedule": "cosine"}
+DEFAULTS = {"hidden": [512], "activation": "relu", "optimizer": "adam", "epochs": 30, "batch_size": 32,
+            "lr": {"adam": 3e-3, "sgd": 0.05}, "momentum": 0.9, "weight_decay": 1e-3, "seed": 0,
+            "test_size": 0.2, "validation_split": 0.1, "schedule": "cosine"}
 MODEL_FILE, METRICS_FILE = "model.safetensors", "metrics.json"
 
 
@@ -28,7 +28,7 @@ def register(sub):
     add_data_arguments(p, default="digits")
     g = p.add_argument_group("network")
     g.add_argument("--hidden", type=int, nargs="*", default=d["hidden"], metavar="WIDTH",
-                   help="hidden layer widths, e.g. --hidden 64 32 (none: a one-layer model; default 64)")
+                   help="hidden layer widths, e.g. --hidden 64 32 (none: a one-layer model; default 512)")
     g.add_argument("--activation", default=d["activation"], help="hidden activation: relu, tanh, sigmoid, "
                    "leaky_relu, softplus, identity (default relu)")
     g.add_argument("--loss", default=None, help="cross_entropy (default for classes), bce_logits (two classes, "
@@ -38,8 +38,10 @@ def register(sub):
                    "relu, else xavier_uniform)")
     g = p.add_argument_group("training")
     g.add_argument("--optimizer", default=d["optimizer"], help="adam (default) or sgd")
-    g.add_argument("--lr", type=float, default=None, help="learning rate (default 0.003 for adam, 0.1 for sgd)")
+    g.add_argument("--lr", type=float, default=None, help="learning rate (default 0.003 for adam, 0.05 for sgd)")
     g.add_argument("--momentum", type=float, default=None, help="SGD momentum (default 0.9)")
+    g.add_argument("--weight-decay", type=float, default=d["weight_decay"],
+                   help=f"L2 penalty: adds this times each weight to its gradient (default {d['weight_decay']:g}; 0: none)")
     g.add_argument("--schedule", default=d["schedule"], help="learning rate schedule: cosine (decay to 0 over "
                    "the epochs, default) or none (constant)")
     g.add_argument("--epochs", type=int, default=d["epochs"], help=f"passes over the training set (default {d['epochs']})")
@@ -56,6 +58,9 @@ def register(sub):
     g.add_argument("--validation-split", type=float, default=d["validation_split"],
                    help="fraction of the training part held out for validation (default 0.1; 0: none)")
     g.add_argument("--no-standardize", action="store_true", help="train on the features as they are")
+    g.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1: small matrices gain nothing "
+                   "from more, and on a busy machine waiting threads make training many times slower; "
+                   "0: the BLAS default; needs threadpoolctl)")
     g = p.add_argument_group("output")
     g.add_argument("--out", default="chainrule-out", metavar="FOLDER", help="output folder (default ./chainrule-out)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -145,6 +150,20 @@ def prepare_out(folder):
     return out
 
 
+def blas_threads(n):
+    """A context that limits BLAS to n threads (0: leave it alone). Without threadpoolctl it does
+    nothing: the limit only makes things faster, never different."""
+    import contextlib
+
+    if n == 0:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=n, user_api="blas")
+
+
 def _canonical(kind, name):
     from chainrule.nn import activations, init, losses
 
@@ -176,11 +195,15 @@ def run(args):
     check_positive("--epochs", args.epochs, integer=True)
     check_positive("--batch-size", args.batch_size, integer=True)
     check_positive("--patience", args.patience, integer=True)
+    if args.threads < 0:
+        raise usage(f"--threads must be 0 (the BLAS default) or a positive integer, got {args.threads}")
     if any(h < 1 for h in args.hidden):
         raise usage(f"--hidden widths must be positive integers, got {args.hidden}")
     momentum = DEFAULTS["momentum"] if args.momentum is None else args.momentum
     if not 0 <= momentum < 1:
         raise usage(f"--momentum must be in [0, 1), got {momentum}")
+    if not (math.isfinite(args.weight_decay) and args.weight_decay >= 0):
+        raise usage(f"--weight-decay must be a number >= 0, got {args.weight_decay}")
     if opt_name == "adam" and args.momentum is not None:
         raise usage("--momentum applies to --optimizer sgd (Adam keeps its own moment estimates)")
     if not 0 <= args.validation_split < 1:
@@ -239,8 +262,8 @@ def run(args):
         model = cr.nn.MLP(X.shape[1], list(args.hidden), n_out, activation=activation, init=init, rng=args.seed)
     except ValueError as err:
         raise usage(str(err)) from None
-    optimizer = (cr.optim.Adam(model.parameters(), lr=lr) if opt_name == "adam"
-                 else cr.optim.SGD(model.parameters(), lr=lr, momentum=momentum))
+    optimizer = (cr.optim.Adam(model.parameters(), lr=lr, weight_decay=args.weight_decay) if opt_name == "adam"
+                 else cr.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=args.weight_decay))
     callbacks = []
     if schedule == "cosine":
         scheduler = cr.optim.CosineAnnealingLR(optimizer, T_max=args.epochs)
@@ -260,13 +283,15 @@ def run(args):
           + (f"{len(classes)} classes" if classification else f"{n_out} target(s)"), file=sys.stderr)
     print(f"MLP hidden {width} {activation}, {loss}, {opt_name} lr {lr:g}"
           + (f" momentum {momentum:g}" if opt_name == "sgd" else "")
+          + (f" weight decay {args.weight_decay:g}" if args.weight_decay else "")
           + f", {args.epochs} epochs of batch {args.batch_size}, schedule {schedule}, seed {args.seed}", file=sys.stderr)
     began = time.perf_counter()
     try:
-        history = fit(model, loss, Xtr, ytr, optimizer=optimizer, epochs=args.epochs, batch_size=args.batch_size,
-                      shuffle=not args.no_shuffle, seed=args.seed, validation=validation,
-                      metrics=None if classification else ("mse", "r2"), early_stopping=args.patience,
-                      callbacks=callbacks, progress=not args.no_progress)
+        with blas_threads(args.threads):
+            history = fit(model, loss, Xtr, ytr, optimizer=optimizer, epochs=args.epochs,
+                          batch_size=args.batch_size, shuffle=not args.no_shuffle, seed=args.seed,
+                          validation=validation, metrics=None if classification else ("mse", "r2"),
+                          early_stopping=args.patience, callbacks=callbacks, progress=not args.no_progress)
     except TrainingError as err:
         raise usage(str(err)) from None
     seconds = time.perf_counter() - began

@@ -47,7 +47,7 @@ def test_default_run_end_to_end(digits_run):
         assert (folder / name).stat().st_size > 0, name
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["results"] == result and metrics["history"]["epochs"] == [1, 2, 3]
-    assert metrics["model"]["hidden"] == [64]
+    assert metrics["model"]["hidden"] == [512]
 
 
 def test_progress_bar_on_stderr(tmp_path, capsys):
