@@ -88,11 +88,38 @@ def epoch_chainrule():
     return step
 
 
+def epoch_torch():
+    """PyTorch's usual loop over the same batches, float64, then the end-of-epoch loss."""
+    import peers
+
+    torch = peers.torch()
+    X, y = _epoch_data()
+    W1, b1, W2, b2 = (torch.tensor(p.numpy().copy()) for p in _init().parameters())
+    net = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10)).double()
+    with torch.no_grad():
+        for p, w in zip(net.parameters(), (W1, b1, W2, b2)):
+            p.copy_(w)
+    opt = torch.optim.SGD(net.parameters(), lr=0.05)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+
+    def step():
+        for s in range(0, len(Xt), 32):
+            opt.zero_grad()
+            loss_fn(net(Xt[s:s + 32]), yt[s:s + 32]).backward()
+            opt.step()
+        with torch.no_grad():
+            loss = loss_fn(net(Xt), yt)
+        return (float(loss), *net.parameters())
+    return step
+
+
 def cases():
     from harness import Case
 
     return [Case("train", "fit_epoch", "one epoch of cr.fit: digits 64-64-10 ReLU, SGD batch 32, end-of-epoch loss",
-                 {"numpy": epoch_numpy, "chainrule": epoch_chainrule}, rtol=1e-9, atol=1e-12)]
+                 {"numpy": epoch_numpy, "chainrule": epoch_chainrule, "torch": epoch_torch},
+                 rtol=1e-9, atol=1e-12)]
 
 
 # ---------------------------------------------------------------- end-to-end `chainrule train`
