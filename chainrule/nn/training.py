@@ -210,12 +210,16 @@ def _loss_name(loss):
 
 
 def _head_of(loss):
+    """The head of a chainrule loss module or function; None for a loss of the user's own (its
+    outputs are then read by their shape), whatever it is called."""
+    from chainrule.nn import functional as F
     from chainrule.nn import losses
 
-    try:
-        return _HEADS.get(losses.canonical(_loss_name(loss)))
-    except ValueError:  # a loss of the user's own: its outputs are read by their shape
-        return None
+    if isinstance(loss, tuple(losses.LOSSES.values())):
+        return _HEADS.get(losses.canonical(loss.name))
+    known = {F.cross_entropy: "logits", F.nll_loss: "log_probs", F.binary_cross_entropy: "binary_probs",
+             F.binary_cross_entropy_with_logits: "binary_logits", F.mse_loss: "values"}
+    return known.get(loss)
 
 
 def resolve_loss(loss):
@@ -427,7 +431,7 @@ def _check_targets(y, head, n_out, where):
             raise TrainingError(f"{where}: label {y[bad[0]]:g} at row {bad[0]} is out of range: the model "
                                 f"has {'one output (binary: labels 0 or 1)' if top == 2 else f'{n_out} outputs'}"
                                 f", so labels must be in 0..{top - 1}")
-    else:
+    elif head == "values":  # a loss of the user's own may take targets of any form
         width = 1 if y.ndim == 1 else math.prod(y.shape[1:])
         if width != n_out:
             raise TrainingError(f"{where}: targets have {width} column(s) but the model has {n_out} output(s)")
