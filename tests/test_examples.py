@@ -1,0 +1,82 @@
+"""Each example in examples/ runs with --quick and prints the findings its lecture question expects."""
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    """Small matrices gain nothing from BLAS threads; on a busy machine waiting threads only slow
+    the examples down (results do not change)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def run_example(name, tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--quick", "--out", str(tmp_path)]) == 0
+    return capsys.readouterr().out
+
+
+def figures(tmp_path, out, *names):
+    if "figures skipped" in out:
+        return
+    for name in names:
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG", name
+
+
+def test_zero_training_error(tmp_path, capsys):
+    out = run_example("zero_training_error", tmp_path, capsys)
+    for name in ("circle", "xor", "gaussians"):
+        assert re.search(rf"^{name}: zero training error with \d+ hidden units", out, re.M), out
+    # Two spiral points coincide (the centre) with different labels: 1 of 200 is the floor.
+    assert re.search(r"^spiral: training error 0\.005 with \d+ hidden units .*the lowest possible: 1 point", out, re.M)
+    assert "reached the lowest possible training error on 4 of 4 sets" in out
+    figures(tmp_path, out, "circle.png", "xor.png", "gaussians.png", "spiral.png")
+
+
+def test_cross_entropy_vs_quadratic(tmp_path, capsys):
+    out = run_example("cross_entropy_vs_quadratic", tmp_path, capsys)
+    ce, quad = map(float, re.search(r"^epoch 1: training error cross-entropy ([\d.]+), quadratic ([\d.]+)",
+                                    out, re.M).groups())
+    assert ce < quad
+    assert "after one epoch from the same start, cross-entropy has the lower training error" in out
+    figures(tmp_path, out, "training_error.png", "cost_surfaces.png")
+
+
+def test_zero_init_symmetry(tmp_path, capsys):
+    out = run_example("zero_init_symmetry", tmp_path, capsys)
+    zeros = re.search(r"^zeros init: training accuracy ([\d.]+) .*hidden units identical: (\w+)", out, re.M)
+    rand = re.search(r"^xavier_uniform init: training accuracy ([\d.]+) .*hidden units identical: (\w+)", out, re.M)
+    assert zeros.group(2) == "yes" and rand.group(2) == "no"
+    assert float(zeros.group(1)) < float(rand.group(1))
+    figures(tmp_path, out, "hidden_units_zeros.png", "hidden_units_xavier_uniform.png", "training_loss.png")
+
+
+def test_depth_vs_width(tmp_path, capsys):
+    out = run_example("depth_vs_width", tmp_path, capsys)
+    rows = dict(re.findall(r"^hidden (\[[\d, ]+\])\s+\d+ weights: .*test accuracy ([\d.]+)", out, re.M))
+    assert set(rows) == {"[50]", "[8, 8, 8, 8]"}
+    finding = re.search(r"^finding: .* the (deep|wide) network (\[[\d, ]+\]) scores higher", out, re.M)
+    kind, winner = finding.groups()
+    assert float(rows[winner]) == max(map(float, rows.values()))  # the finding says what the numbers say
+    assert (kind == "deep") == (winner == "[8, 8, 8, 8]")
+    figures(tmp_path, out, "decision_boundaries.png", "training_loss.png")
+
+
+@pytest.mark.parametrize("name", ["zero_training_error", "cross_entropy_vs_quadratic", "zero_init_symmetry",
+                                  "depth_vs_width"])
+def test_example_is_documented(name):
+    text = (EXAMPLES / f"{name}.py").read_text()
+    assert text.startswith('"""') and "--out" in text and "--quick" in text
