@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.core import primitives as P
-from chainrule.core.errors import ShapeError
+from chainrule.core.errors import DTypeError, ShapeError
 from chainrule.core.primitives import dtype_of, shape_of
 from chainrule.core.registry import STATE, Box, new_level
 from chainrule.core.tensor import Tensor, _new
@@ -43,24 +43,40 @@ def _argname(f, i):
     return f"argument {i}"
 
 
+class _Where:
+    """'argument i (name) at [path]' for error messages, looked up only when one is formatted
+    (inspecting f's signature costs more than a whole small gradient)."""
+
+    __slots__ = ("f", "i", "treedef", "k")
+
+    def __init__(self, f, i, treedef=LEAF, k=0):
+        self.f, self.i, self.treedef, self.k = f, i, treedef, k
+
+    def __str__(self):
+        where = _argname(self.f, self.i)
+        return where if self.treedef is LEAF else f"{where} at {leaf_paths(self.treedef)[self.k]}"
+
+
 def _check_leaf(name, f, i, treedef, k, x):
     t = type(x)
     if t is float or (t is np.ndarray and x.dtype.kind in "fc"):
         return  # the common case: nothing to build
-    what = _argname(f, i)
-    if treedef is not LEAF:
-        what += f" at {leaf_paths(treedef)[k]}"
-    check_primal(name, what, x)
+    check_primal(name, _Where(f, i, treedef, k), x)
 
 
 def _argnums(name, argnums):
-    """``(tuple of argnums, single)``; raises for anything but an int or a sequence of ints."""
+    """``(nums, single, need)`` for an int or a sequence of ints: ``need`` is how many arguments a
+    call must have for ``nums`` to be used as they are (None: negative or repeated, so each call
+    resolves them). Raises for anything else."""
     if isinstance(argnums, (int, np.integer)) and not isinstance(argnums, bool):
-        return (int(argnums),), True
-    if isinstance(argnums, (tuple, list)) and argnums and all(
+        nums, single = (int(argnums),), True
+    elif isinstance(argnums, (tuple, list)) and argnums and all(
             isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in argnums):
-        return tuple(int(a) for a in argnums), False
-    raise TypeError(f"{name}: argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
+        nums, single = tuple(int(a) for a in argnums), False
+    else:
+        raise TypeError(f"{name}: argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
+    simple = min(nums) >= 0 and len(set(nums)) == len(nums)
+    return nums, single, (max(nums) + 1 if simple else None)
 
 
 def _positions(name, nums, nargs):
@@ -100,26 +116,26 @@ def _records_below(v):
 
 
 def _zeros_like(x, lead=()):
-    dtype = dtype_of(x)
-    if not np.issubdtype(dtype, np.inexact):
-        dtype = np.float64
-    return np.zeros(lead + shape_of(x), dtype=dtype)
+    return np.zeros(lead + shape_of(x), dtype=_float_dtype(x))
+
+
+_F64 = np.float64
 
 
 def _like_input(c, p):
-    """A cotangent or Jacobian block shaped as the input ``p`` was given: plain input, plain
-    result of its dtype; Python number, numpy scalar."""
+    """A cotangent or Jacobian block in the form the input ``p`` was given: the input's dtype
+    (float32 stays float32); a numpy scalar for a Python number or a 0-d input (as numpy's own
+    arithmetic gives); boxes of enclosing transformations as they are."""
     tp = type(p)
+    tc = type(c)
     if tp is np.ndarray:
-        if type(c) is not np.ndarray or c.dtype != p.dtype:
-            return np.asarray(c, dtype=p.dtype) if not isinstance(c, Box) else c
-        return c
+        if tc is np.ndarray or isinstance(c, np.generic):
+            return c if c.dtype == p.dtype else c.astype(p.dtype)
+        return c if isinstance(c, Box) else np.asarray(c, dtype=p.dtype)
     if tp is float:
-        if type(c) is np.ndarray and c.ndim == 0:
-            return c[()]
-        return c
-    if isinstance(p, np.generic) and type(c) is np.ndarray and c.ndim == 0:
-        return c.astype(p.dtype)[()]
+        return c[()] if tc is np.ndarray and c.ndim == 0 else c
+    if isinstance(p, np.generic) and (tc is np.ndarray or isinstance(c, np.generic)):
+        return c.astype(p.dtype)[()] if c.dtype != p.dtype or tc is np.ndarray else c
     return c
 
 
@@ -127,7 +143,7 @@ def _like_input(c, p):
 class _Recording:
     """``f`` evaluated once at a fresh level on Tensors for the differentiated arguments."""
 
-    __slots__ = ("level", "inputs", "tensors", "out_leaves", "out_def", "out", "aux")
+    __slots__ = ("level", "inputs", "flat", "tensors", "out_leaves", "out_def", "out", "aux")
 
     def __init__(self, name, f, args, kwargs, positions, has_aux):
         level = self.level = new_level()
@@ -136,11 +152,20 @@ class _Recording:
         tensors = []  # the Tensors of every differentiated leaf, in order
         for i in positions:
             x = args[i]
+            tx = type(x)
+            if tx is float or (tx is np.ndarray and x.dtype.kind == "f"):
+                # The common case, one float number or array: no tree to walk. A Python number
+                # becomes a numpy scalar, so that Tensor data always has a shape and a dtype.
+                t = _new(np.float64(x) if tx is float else x, level)
+                t.requires_grad = True
+                tensors.append(t)
+                inputs.append(((x,), LEAF))
+                args[i] = t
+                continue
             leaves, treedef = flatten(x)
             boxed = []
             for k, p in enumerate(leaves):
                 _check_leaf(name, f, i, treedef, k, p)
-                # A Python number becomes a numpy scalar: Tensor data always has a shape and dtype.
                 t = _new(np.float64(p) if type(p) is float else np.complex128(p) if type(p) is complex else p, level)
                 t.requires_grad = True
                 boxed.append(t)
@@ -148,13 +173,16 @@ class _Recording:
             inputs.append((leaves, treedef))
             args[i] = boxed[0] if treedef is LEAF else unflatten(treedef, boxed)
         self.inputs = inputs
+        self.flat = len(tensors) == len(inputs) and all(treedef is LEAF for _, treedef in inputs)
         self.tensors = tensors
-        prev = STATE.grad_enabled
-        STATE.grad_enabled = True  # the functional API differentiates even inside no_grad (as torch.func)
-        try:
+        if STATE.grad_enabled:
             out = f(*args, **kwargs)
-        finally:
-            STATE.grad_enabled = prev
+        else:  # the functional API differentiates even inside no_grad (as torch.func does)
+            STATE.grad_enabled = True
+            try:
+                out = f(*args, **kwargs)
+            finally:
+                STATE.grad_enabled = False
         self.aux = None
         if has_aux:
             if not isinstance(out, (tuple, list)) or len(out) != 2:
@@ -169,6 +197,12 @@ class _Recording:
         """The cotangent of every differentiated leaf (None where unreached), given one cotangent
         (or None: zero) per output leaf."""
         level = self.level
+        if len(cotangents) == 1:  # one output (grad): no sums
+            o, g = self.out_leaves[0], cotangents[0]
+            if g is None or not (isinstance(o, Tensor) and o._level == level):
+                return [None] * len(self.tensors)
+            create = (isinstance(o.data, Box) and _records_below(o.data)) or (isinstance(g, Box) and _records_below(g))
+            return grads_of(o, g, self.tensors, retain_graph=retain_graph or create, create_graph=create)
         total = None
         for o, g in zip(self.out_leaves, cotangents):
             if g is None or not (isinstance(o, Tensor) and o._level == level):
@@ -184,6 +218,18 @@ class _Recording:
     def unpack(self, cots, single):
         """Cotangents of the leaves, reassembled into the arguments' structures."""
         level = self.level
+        if self.flat:  # every argument is one leaf: no trees to rebuild
+            results = []
+            for c, (leaves, _) in zip(cots, self.inputs):
+                p = leaves[0]
+                tc = type(c)
+                if tc is Tensor and c._level == level:
+                    c = c.data
+                    tc = type(c)
+                if tc is not _F64 or type(p) is not float:  # else: already a numpy scalar for a number
+                    c = _zeros_like(p) if c is None else _like_input(c, p)
+                results.append(c)
+            return results[0] if single else tuple(results)
         results = []
         k = 0
         for leaves, treedef in self.inputs:
@@ -219,21 +265,24 @@ def _unbox_tree(tree, level):
 
 
 def _scalar_cotangent(name, rec):
+    """d out / d out = 1 for a one-element output (None when it does not depend on the inputs)."""
+    out = rec.out
+    if isinstance(out, Tensor) and out._level == rec.level:
+        data = out.data
+        dtype = getattr(data, "dtype", None)
+        if getattr(data, "shape", None) == () and dtype is not None and dtype.kind == "f":
+            return dtype.type(1)  # the common case, checked first (a numpy scalar is cheapest)
     if rec.out_def is not LEAF:
         hint = ("; with has_aux=True return (value, aux)" if isinstance(rec.out, (tuple, list)) else "")
         raise TypeError(f"{name}: the function must return a scalar, got {_kind(rec.out)}{hint}")
-    out = rec.out
-    shape = shape_of(out)
     if not isinstance(out, (Box, np.ndarray, np.generic, float, int)):
         raise TypeError(f"{name}: the function must return a scalar, got {type(out).__name__}")
+    shape = shape_of(out)
     if shape != () and int(np.prod(shape)) != 1:
         raise ShapeError(f"{name}: the function must return a scalar, but it returned shape {shape}; "
                          "reduce it first (e.g. cr.sum(...)), or use cr.jacobian / cr.vjp for vector outputs")
     if isinstance(out, Tensor) and out._level == rec.level:
-        dtype = dtype_of(out.data)
-        if not np.issubdtype(dtype, np.inexact):
-            dtype = np.float64
-        return np.ones(shape, dtype=dtype)
+        return np.ones(shape, dtype=_float_dtype(out.data))
     return None
 
 
@@ -258,10 +307,13 @@ def vjp(f, *primals, has_aux=False):
             raise ShapeError(f"vjp: the cotangent is {describe(g_def)} but the output is {describe(out_def)}")
         cots = []
         for k, (o, gk) in enumerate(zip(out_leaves, g_leaves)):
+            where = "" if out_def is LEAF else f" at {leaf_paths(out_def)[k]}"
+            if gk is None or isinstance(gk, str):
+                raise DTypeError(f"vjp: the cotangent{where} is {gk!r}; pass an array shaped like the output "
+                                 f"({shape_of(o)})")
             if not isinstance(gk, Box):
                 gk = np.asarray(gk, dtype=_float_dtype(o))
             if shape_of(gk) != shape_of(o):
-                where = "" if out_def is LEAF else f" at {leaf_paths(out_def)[k]}"
                 raise ShapeError(f"vjp: the cotangent{where} has shape {shape_of(gk)} but the output has "
                                  f"shape {shape_of(o)}")
             cots.append(gk)
@@ -273,13 +325,14 @@ def vjp(f, *primals, has_aux=False):
 
 
 def _float_dtype(x):
-    dtype = dtype_of(x)
-    return dtype if np.issubdtype(dtype, np.inexact) else np.float64
+    dtype = np.dtype(dtype_of(x))
+    return dtype if dtype.kind in "fc" else np.dtype(np.float64)
 
 
 def _value_and_grad(name, f, argnums, has_aux, args, kwargs):
-    nums, single = argnums
-    rec = _Recording(name, f, args, kwargs, _positions(name, nums, len(args)), has_aux)
+    nums, single, need = argnums
+    positions = nums if need is not None and len(args) >= need else _positions(name, nums, len(args))
+    rec = _Recording(name, f, args, kwargs, positions, has_aux)
     seed = _scalar_cotangent(name, rec)
     cots = rec.pull((seed,), retain_graph=False) if seed is not None else [None] * len(rec.tensors)
     return rec, rec.unpack(cots, single)
@@ -367,9 +420,10 @@ def jvp(f, primals, tangents, *, batched=False):
         duals = []
         for k, (pk, tk) in enumerate(zip(p_leaves, t_leaves)):
             _check_leaf("jvp", f, i, p_def, k, pk)
-            if type(tk) is not np.ndarray or shape_of(tk) != shape_of(pk) or batched or tk.dtype != dtype_of(pk):
-                what = _argname(f, i) + ("" if p_def is LEAF else f" at {leaf_paths(p_def)[k]}")
-                check_tangent("jvp", what, pk, tk, batched, batch)
+            if _fits(tk, pk, batched, batch):
+                batch = tk.shape[0] if batched else None  # the common case: an array that fits as it is
+            else:
+                check_tangent("jvp", _Where(f, i, p_def, k), pk, tk, batched, batch)
                 tk = _as_tangent(tk, pk)
                 if batched:
                     batch = shape_of(tk)[0]
@@ -390,6 +444,16 @@ def jvp(f, primals, tangents, *, batched=False):
     if out_def is LEAF:
         return po[0], to[0]
     return unflatten(out_def, po), unflatten(out_def, to)
+
+
+def _fits(t, p, batched, batch):
+    """Whether tangent ``t`` can be used as it is: an array of p's dtype and shape (after a
+    leading axis of ``batch`` directions when batched)."""
+    if type(t) is not np.ndarray or t.dtype != dtype_of(p):
+        return False
+    if not batched:
+        return t.shape == shape_of(p)
+    return t.ndim > 0 and t.shape[1:] == shape_of(p) and (batch is None or t.shape[0] == batch)
 
 
 # ---------------------------------------------------------------- Jacobians and Hessians
@@ -415,24 +479,23 @@ def jacobian(f, argnums=0, mode="auto", explain=False):
     """
     if mode not in ("auto", "forward", "reverse"):
         raise ValueError(f"jacobian: mode must be 'auto', 'forward' or 'reverse', got {mode!r}")
-    nums = _argnums("jacobian", argnums)
+    nums, single, _ = _argnums("jacobian", argnums)
 
     def jacobian_f(*args):
-        positions = _positions("jacobian", nums[0], len(args))
-        n_in = 0
-        for i in positions:
-            for p in flatten(args[i])[0]:
-                n_in += int(np.prod(shape_of(p)))
+        positions = _positions("jacobian", nums, len(args))
+        n_in = sum(_size(p) for i in positions for p in flatten(args[i])[0])
         if mode == "forward":
-            J, reason = _jacobian_forward(f, args, positions, nums[1]), f"forward mode (asked): one pass with {n_in} tangent directions"
+            J = _jacobian_forward(f, args, positions, single)
+            reason = f"forward mode (asked): one pass with {n_in} tangent directions"
         else:
+            # Recording f also tells how many outputs there are; auto mode decides from that.
             rec = _Recording("jacobian", f, args, {}, positions, False)
-            n_out = sum(int(np.prod(shape_of(o))) for o in rec.out_leaves)
+            n_out = sum(_size(o) for o in rec.out_leaves)
             if mode == "auto" and n_in < n_out:
-                J = _jacobian_forward(f, args, positions, nums[1])
+                J = _jacobian_forward(f, args, positions, single)
                 reason = f"forward mode: {n_in} inputs < {n_out} outputs, so one pass with {n_in} tangent directions"
             else:
-                J = _jacobian_reverse(rec, nums[1])
+                J = _jacobian_reverse(rec, single)
                 reason = (f"reverse mode: {n_out} outputs <= {n_in} inputs, so {n_out} backward passes"
                           if mode == "auto" else f"reverse mode (asked): {n_out} backward passes")
         return (J, reason) if explain else J
@@ -455,6 +518,13 @@ def _assemble(out_leaves, out_def, inputs, blocks, single):
     return per_out[0] if out_def is LEAF else unflatten(out_def, per_out)
 
 
+def _size(x) -> int:
+    n = 1
+    for d in shape_of(x):
+        n *= d
+    return n
+
+
 def _block(t, oshape, p, forward):
     """A Jacobian block of shape oshape + p's shape, in the form p was given, from the tangents
     (forward: shape (size of p,) + oshape) or the cotangents (reverse: (size of out,) + p's
@@ -474,7 +544,7 @@ def _jacobian_forward(f, args, positions, single):
     for (ls, treedef), i in zip(inputs, positions):
         for k, p in enumerate(ls):
             _check_leaf("jacobian", f, i, treedef, k, p)
-    sizes = [int(np.prod(shape_of(p))) for p in leaves]
+    sizes = [_size(p) for p in leaves]
     n = sum(sizes)
     eye = np.eye(n)
     tangents = iter([eye[:, off - size:off].reshape((n,) + shape_of(p)).astype(_float_dtype(p))
@@ -512,7 +582,7 @@ def _jacobian_reverse(rec, single):
     n_out = len(rec.out_leaves)
     for o_index, o in enumerate(rec.out_leaves):
         oshape = shape_of(o)
-        m = int(np.prod(oshape))
+        m = _size(o)
         rows = [[] for _ in leaves]
         eye = np.eye(m, dtype=_float_dtype(_unbox(o, level)))
         for j in range(m):

@@ -103,6 +103,21 @@ class Dual(Box):
         out._batch = batch
         return out
 
+    def _bind_unary(self, prim, params):
+        # One argument, no batch: the common case of exp, relu, sum, ... without the lists.
+        if self._batch is not None or prim.name in _JOINT:
+            return self._bind(prim, (self,), params)
+        x = self.primal
+        ans = prim.op(x, **params) if params else prim.op(x)
+        if not prim.differentiable:
+            return ans
+        out = _object_new(Dual)
+        out.primal = ans
+        out.tangent = prim.jvps[0](self.tangent, ans, x, **params)
+        out._level = self._level
+        out._batch = None
+        return out
+
     # -- conversion and display ----------------------------------------------
     shape = property(lambda self: shape_of(self.primal))
     ndim = property(lambda self: len(shape_of(self.primal)))
@@ -291,7 +306,22 @@ def _join_tangents(tangents, primals, lead=()):
 
 # concatenate and stack are linear in all arguments together: one join of the tangents (zeros
 # for constants) instead of one join per argument.
+def _plus_minus(sign):
+    # x + y and x - y: one add or subtract of the tangents, not one rule call per argument and
+    # an add (a pass and a temporary fewer, which counts for big batched tangents).
+    def rule(ts, xs, params):
+        tx, ty = ts
+        if ty is None:
+            return tx
+        if tx is None:
+            return ty if sign is P.add else P.negative(ty)
+        return sign(tx, ty)
+    return rule
+
+
 _JOINT = {
+    "add": _plus_minus(P.add),
+    "subtract": _plus_minus(P.subtract),
     "concatenate": lambda ts, xs, params: P.concatenate(*_join_tangents(ts, xs), **params),
     "stack": lambda ts, xs, params: P.stack(*_join_tangents(ts, xs), **params),
 }
@@ -322,14 +352,19 @@ def _batched_elementwise(prim, tangents, ans, primals, params, batch):
     # has the output's rank (a (B, n) tangent against an (m, n) operand becomes (B, 1, n)).
     jvps = prim.jvps
     nd = len(shape_of(ans))
-    t = None
-    i = -1
-    for ti in tangents:
-        i += 1
-        if ti is None:
-            continue
-        c = jvps[i](_to_rank(ti, primals[i], nd, batch), ans, *primals, **params)
-        t = c if t is None else P.add(t, c)
+    joint = _JOINT.get(prim.name)
+    if joint is not None:
+        t = joint([None if ti is None else _to_rank(ti, x, nd, batch) for ti, x in zip(tangents, primals)],
+                  primals, params)
+    else:
+        t = None
+        i = -1
+        for ti in tangents:
+            i += 1
+            if ti is None:
+                continue
+            c = jvps[i](_to_rank(ti, primals[i], nd, batch), ans, *primals, **params)
+            t = c if t is None else P.add(t, c)
     if t is not None:
         out_shape = (batch,) + shape_of(ans)
         if shape_of(t) != out_shape:
@@ -422,7 +457,9 @@ def _matmul_batched(ts, ans, primals, params, batch):
     out_shape = (batch,) + shape_of(ans)
     t = None
     if tx is not None:
-        if len(ys) <= 2:
+        if len(xs) == 1 and len(ys) == 2 and _is_identity(tx):
+            c = _fresh(y)  # the basis directions of a Jacobian: I @ y = y, no product needed
+        elif len(ys) <= 2:
             # (B, ..., m, k) @ (k, n): the batch and leading axes are rows of one matrix product.
             c = P.matmul(P.reshape(tx, shape=(-1, xs[-1])) if len(xs) != 1 else tx, y)
         else:
@@ -431,9 +468,14 @@ def _matmul_batched(ts, ans, primals, params, batch):
             c = P.matmul(P.reshape(tx, shape=(batch,) + (1,) * (nd - len(x2)) + x2), y)
         t = P.reshape(c, shape=out_shape)
     if ty is not None:
-        if len(ys) == 1 and len(xs) <= 2:
+        if len(ys) == 1 and len(xs) == 2 and _is_identity(ty):
+            c = _fresh(P.transpose(x, axes=None))  # I @ x^T = x^T: a Jacobian's basis directions
+        elif len(ys) == 1 and len(xs) <= 2:
             # x @ v_b for each direction b is one product with the directions as rows: V @ x^T.
             c = P.matmul(ty, x if len(xs) == 1 else P.transpose(x, axes=None))
+        elif len(ys) == 2 and ys[1] == 1 and len(xs) <= 2:
+            # x @ v_b for column vectors v_b (a matrix-vector vjp): V @ x^T, as above.
+            c = P.matmul(P.reshape(ty, shape=(batch, ys[0])), x if len(xs) == 1 else P.transpose(x, axes=None))
         elif len(ys) == 2 and len(xs) <= 2:
             # x @ V_b for all b as one matrix product: (k, B*n) columns side by side.
             k, n = ys
@@ -448,6 +490,18 @@ def _matmul_batched(ts, ans, primals, params, batch):
         c = P.reshape(c, shape=out_shape)
         t = c if t is None else P.add(t, c)
     return t
+
+
+def _is_identity(t):
+    """Whether a batch of tangents is the identity matrix (as a forward-mode Jacobian's basis
+    directions are): O(B^2) to check, against the O(B^2 m) product it saves."""
+    return (type(t) is np.ndarray and t.ndim == 2 and t.shape[0] == t.shape[1] and t.shape[0] > 0
+            and t[0, 0] == 1 and np.count_nonzero(t) == t.shape[0] and bool(np.all(t.diagonal() == 1)))
+
+
+def _fresh(x):
+    # A tangent must not share memory with a primal (a user may change either in place).
+    return np.array(x, order="C") if isinstance(x, np.ndarray) else x
 
 
 def _join_batched(op):

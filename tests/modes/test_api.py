@@ -103,7 +103,8 @@ def _numeric_jacobian(f, x, eps=1e-6):
 
 
 @pytest.mark.parametrize("f,x", [
-    (lambda x: cr.stack([x[0] * x[1], cr.sin(x[2]), cr.exp(x[0]), x[1] / x[2], cr.sum(x ** 2)]), rng.standard_normal(3)),
+    (lambda x: cr.stack([x[0] * x[1], cr.sin(x[2]), cr.exp(x[0]), x[1] / x[2], cr.sum(x ** 2)]),
+     rng.standard_normal(3)),
     (lambda x: cr.softmax(x @ np.arange(12.0).reshape(4, 3) / 10, axis=-1), rng.standard_normal((2, 4))),
     (lambda x: cr.sum(cr.tanh(x), axis=0), rng.standard_normal((5, 2))),
 ])
@@ -255,7 +256,8 @@ def test_argnums_out_of_range_or_malformed():
 
 
 def test_grad_needs_a_scalar_output():
-    with pytest.raises(cr.ShapeError, match=r"grad: the function must return a scalar, but it returned shape \(3,\).*cr.sum"):
+    with pytest.raises(cr.ShapeError,
+                       match=r"grad: the function must return a scalar, but it returned shape \(3,\).*cr.sum"):
         cr.grad(lambda x: x * 2)(np.ones(3))
     with pytest.raises(TypeError, match=r"grad: the function must return a scalar, got tuple of 2; with has_aux=True"):
         cr.grad(lambda x: (cr.sum(x), 1))(np.ones(3))
@@ -264,7 +266,8 @@ def test_grad_needs_a_scalar_output():
 
 
 def test_has_aux_needs_a_pair():
-    with pytest.raises(TypeError, match=r"grad: with has_aux=True the function must return a pair \(output, aux\), got a single value"):
+    with pytest.raises(TypeError,
+                       match=r"grad: with has_aux=True the function must return a pair \(output, aux\), got a single value"):
         cr.grad(lambda x: x * 2, has_aux=True)(np.array(1.0))
     with pytest.raises(TypeError, match=r"got tuple of 3"):
         cr.value_and_grad(lambda x: (x, 1, 2), has_aux=True)(1.0)
@@ -277,8 +280,19 @@ def test_vjp_cotangent_must_match_the_output():
     _, vjp_fn = cr.vjp(lambda x: (x, x), np.ones(3))
     with pytest.raises(cr.ShapeError, match=r"vjp: the cotangent is a leaf .* but the output is a tuple of 2"):
         vjp_fn(np.ones(3))
+    with pytest.raises(cr.DTypeError,
+                       match=r"vjp: the cotangent at \[1\] is None; pass an array shaped like the output"):
+        vjp_fn((np.ones(3), None))
 
 
 def test_jacobian_mode_must_be_known():
     with pytest.raises(ValueError, match=r"jacobian: mode must be 'auto', 'forward' or 'reverse', got 'sideways'"):
         cr.jacobian(lambda x: x, mode="sideways")
+
+
+def test_a_one_leaf_pytree_keeps_its_structure():
+    g = cr.grad(lambda p: cr.sum(p["w"] ** 2))({"w": np.array([1.0, 2.0])})
+    assert isinstance(g, dict) and list(g) == ["w"]
+    np.testing.assert_allclose(g["w"], [2.0, 4.0])
+    (gl,) = cr.vjp(lambda p: p[0] * 3, [np.array(1.0)])[1](np.array(1.0))
+    assert isinstance(gl, list) and gl == [3.0]

@@ -78,7 +78,8 @@ BATCH_CASES = {
     "scatter-apart": (lambda u: P.scatter_add(u, index=(np.array([0, 1]), slice(None), np.array([1, 1])),
                                               shape=(2, 3, 2)), (rng.standard_normal((2, 3)),)),
     "concatenate-constant": (lambda x: cr.concatenate([x, np.ones((2, 2))], axis=1), (rng.standard_normal((2, 3)),)),
-    "stack-positive-axis": (lambda x, y: cr.stack([x, y], axis=1), (rng.standard_normal((2, 3)), rng.standard_normal((2, 3)))),
+    "stack-positive-axis": (lambda x, y: cr.stack([x, y], axis=1),
+                            (rng.standard_normal((2, 3)), rng.standard_normal((2, 3)))),
     "where-broadcast": (lambda x: cr.where(np.array([True, False, True]), x, 0.0), (rng.standard_normal((2, 3)),)),
     "astype-longdouble": (lambda x: cr.astype(x, np.longdouble) * x, (rng.standard_normal(3),)),
 }
@@ -197,7 +198,8 @@ def test_jvp_through_eager_tensors_gives_tensors_to_backward_through():
 
 # ---------------------------------------------------------------- bad input
 def test_tangent_shape_must_match_primal():
-    with pytest.raises(cr.ShapeError, match=r"jvp: the tangent of argument 0 \(x\) has shape \(3,\) but the primal has shape \(2,\)"):
+    with pytest.raises(cr.ShapeError,
+                       match=r"jvp: the tangent of argument 0 \(x\) has shape \(3,\) but the primal has shape \(2,\)"):
         cr.jvp(lambda x: x * 2, (np.ones(2),), (np.ones(3),))
     with pytest.raises(cr.ShapeError, match="pass batched=True"):
         cr.jvp(lambda x: x * 2, (np.ones(2),), (np.ones((4, 2)),))
@@ -205,7 +207,8 @@ def test_tangent_shape_must_match_primal():
         cr.jvp(lambda x: x * 2, (np.ones(2),), (np.ones(2),), batched=True)
     with pytest.raises(cr.ShapeError, match=r"argument 1 \(y\) has 3 directions but an earlier one has 4"):
         cr.jvp(lambda x, y: x * y, (np.ones(2), np.ones(2)), (np.ones((4, 2)), np.ones((3, 2))), batched=True)
-    with pytest.raises(cr.ShapeError, match=r"tangent of argument 0 \(p\) is a dict with keys \['a'\] but the primal is a dict with keys \['a', 'b'\]"):
+    with pytest.raises(cr.ShapeError, match=r"tangent of argument 0 \(p\) is a dict with keys \['a'\] "
+                                            r"but the primal is a dict with keys \['a', 'b'\]"):
         cr.jvp(lambda p: p["a"], ({"a": 1.0, "b": 2.0},), ({"a": 1.0},))
     with pytest.raises(cr.ShapeError, match=r"argument 0 \(p\) at \['b'\] has shape \(3,\)"):
         cr.jvp(lambda p: p["a"], ({"a": 1.0, "b": np.ones(2)},), ({"a": 1.0, "b": np.ones(3)},))
@@ -267,3 +270,21 @@ def test_random_compositions_forward_matches_reverse(program, seed):
     _, tb = cr.jvp(f, (x0, y0), (np.stack([vx, -vx]), np.stack([vy, 2 * vy])), batched=True)
     np.testing.assert_allclose(tb[0], t, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(tb[1], cr.jvp(f, (x0, y0), (-vx, 2 * vy))[1], rtol=1e-9, atol=1e-9)
+
+
+def test_identity_tangents_through_matmul_skip_the_product_and_stay_correct():
+    X = rng.standard_normal((4, 3))
+    Y = rng.standard_normal((3, 5))
+    w = rng.standard_normal(3)
+    J = cr.jacobian(lambda w: X @ w, mode="forward")(w)
+    np.testing.assert_array_equal(J, X)
+    assert not np.shares_memory(J, X)  # the Jacobian is the user's to change, X is not
+    J2 = cr.jacobian(lambda v: v @ Y, mode="forward")(w)
+    np.testing.assert_array_equal(J2, Y.T)
+    assert not np.shares_memory(J2, Y)
+    almost = np.eye(3)
+    almost[0, 2] = 0.5  # not the identity: the product must be taken
+    _, t = cr.jvp(lambda w: X @ w, (w,), (almost,), batched=True)
+    np.testing.assert_allclose(t, almost @ X.T)
+    _, t = cr.jvp(lambda w: w @ Y, (w,), (almost,), batched=True)
+    np.testing.assert_allclose(t, almost @ Y)
