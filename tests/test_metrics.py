@@ -53,3 +53,10 @@ def test_clear_errors():
     with pytest.raises(ValueError, match="unknown metric 'f1'; valid names: accuracy, error_rate, mse"):
         metrics.get("f1")
     assert metrics.canonical("acc") == "accuracy"
+
+
+def test_doctests():
+    import doctest
+
+    result = doctest.testmod(metrics)
+    assert result.failed == 0 and result.attempted > 0

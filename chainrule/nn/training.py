@@ -559,7 +559,7 @@ def fit(model, loss, X, y, *, optimizer, epochs, batch_size=32, shuffle=True, se
             raise TrainingError(f"fit: a callback must be a Callback or a function, got {type(hook).__name__}")
     _FITTED_HEAD[model] = head
 
-    bar = _progress_bar(progress, epochs * n)
+    bar = _progress_bar(progress, epochs * n, f"epoch {start + 1}/{start + epochs}")
     try:
         for epoch in range(start + 1, start + epochs + 1):
             began = time.perf_counter()
@@ -597,6 +597,7 @@ def _one_epoch(model, loss_fn, optimizer, X, y, batch_size, order, epoch, bar):
     if hasattr(model, "train"):
         model.train()
     n = len(X)
+    total = 0.0
     for b, s in enumerate(range(0, n, batch_size)):
         xb, yb = X[s:s + batch_size], y[s:s + batch_size]
         optimizer.zero_grad()
@@ -610,16 +611,19 @@ def _one_epoch(model, loss_fn, optimizer, X, y, batch_size, order, epoch, bar):
         value.backward()
         optimizer.step()
         if bar is not None:
-            bar.update(len(xb))
+            total += v * len(xb)
+            # tqdm says when it redraws; the running loss shows at the next redraw.
+            if bar.update(len(xb)):
+                bar.set_postfix_str(f"loss={total / (s + len(xb)):.4g}", refresh=False)
 
 
-def _progress_bar(progress, total):
+def _progress_bar(progress, total, desc):
     if not progress:
         return None
     try:
         from tqdm import tqdm
     except ImportError:  # progress is a nicety: train silently without tqdm
         return None
-    return tqdm(total=total, unit="ex", unit_scale=True, leave=True, dynamic_ncols=True,
+    return tqdm(total=total, desc=desc, unit="ex", unit_scale=True, leave=True, dynamic_ncols=True,
                 mininterval=0.25, bar_format="{desc} {bar} {n_fmt}/{total_fmt} [{elapsed}<{remaining}, "
-                                             "{rate_fmt}] {postfix}")
+                                             "{rate_fmt}{postfix}]")

@@ -174,12 +174,13 @@ def plot_decision_boundary(predict, X, y, path=None, title=None, classification=
     return _done(fig, path) if fig is not None else ax.figure
 
 
-def plot_hidden_units(layer_outputs, X, y=None, path=None, title=None, resolution=60, max_units=16):
-    """Each hidden unit's output over the plane: one row of small panels per hidden layer.
+def plot_hidden_units(layer_outputs, X, y=None, path=None, title=None, resolution=60, max_units=16, per_row=8):
+    """Each hidden unit's output over the plane: small panels, each layer starting a new row.
 
     ``layer_outputs`` maps an (m, 2) array of points to a list with one (m, width) array per
     hidden layer (after its activation). Each panel shows what one unit computes from the
-    input: the features the next layer builds on. At most ``max_units`` per layer are drawn.
+    input: the features the next layer builds on. At most ``max_units`` per layer are drawn,
+    ``per_row`` panels to a row.
 
     >>> X = np.array([[-1.0, 0.0], [1.0, 1.0]])
     >>> fig = plot_hidden_units(lambda P: [np.tanh(P @ np.eye(2))], X, [0, 1])
@@ -191,22 +192,29 @@ def plot_hidden_units(layer_outputs, X, y=None, path=None, title=None, resolutio
     layers = [np.asarray(a) for a in layer_outputs(points)]
     if not layers:
         raise ValueError("plot_hidden_units: the network has no hidden layer")
-    cols = min(max(a.shape[1] for a in layers), max_units)
-    fig = _figure(1.5 * cols + 0.4, 1.55 * len(layers) + (0.4 if title else 0.1))
-    grid = fig.subplots(len(layers), cols, squeeze=False)
-    for row, out in enumerate(layers):
-        for j in range(cols):
-            ax = grid[row, j]
+    shown = [min(a.shape[1], max_units) for a in layers]
+    cols = min(max(shown), per_row)
+    rows = [-(-k // cols) for k in shown]  # rows of panels each layer needs
+    fig = _figure(1.5 * cols + 0.4, 1.55 * sum(rows) + (0.4 if title else 0.1))
+    grid = fig.subplots(sum(rows), cols, squeeze=False)
+    row0 = 0
+    for layer, (out, k) in enumerate(zip(layers, shown)):
+        for slot in range(rows[layer] * cols):
+            ax = grid[row0 + slot // cols, slot % cols]
             ax.set_xticks([])
             ax.set_yticks([])
-            if j >= out.shape[1]:
+            if slot >= k:
                 ax.set_axis_off()
                 continue
-            ax.contourf(xs, ys, out[:, j].reshape(len(ys), len(xs)), levels=12, cmap="viridis")
+            ax.contourf(xs, ys, out[:, slot].reshape(len(ys), len(xs)), levels=12, cmap="viridis")
             if y is not None:
                 _scatter_small(ax, X, y)
-            ax.set_title(f"layer {row + 1}, unit {j + 1}", fontsize=7)
+            ax.set_title(f"layer {layer + 1}, unit {slot + 1}", fontsize=7)
             ax.set_aspect("equal")
+        row0 += rows[layer]
+    widest = max(a.shape[1] for a in layers)
+    if widest > max_units:
+        title = f"{title or 'hidden units'} (the first {max_units} of up to {widest} units per layer)"
     if title:
         fig.suptitle(title)
     return _done(fig, path)

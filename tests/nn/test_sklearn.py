@@ -122,3 +122,12 @@ def test_scikit_learn_estimator_checks():
             results = check_estimator(est, on_fail=None)
         failed = [(r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"]
         assert failed == [], failed
+
+
+def test_doctests():
+    import doctest
+
+    import chainrule.sklearn
+
+    result = doctest.testmod(chainrule.sklearn)
+    assert result.failed == 0 and result.attempted > 0

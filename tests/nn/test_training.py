@@ -368,3 +368,26 @@ def test_a_loss_of_ones_own_is_read_by_shape(blobs):
                metrics=("accuracy",), progress=False)
     assert h.params["loss"] == "quadratic" and h.history["accuracy"][-1] > 0.9
     assert np.array_equal(predict(model, X), model(X).numpy().argmax(1))
+
+
+def test_without_tqdm_training_runs_silently(blobs, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # `from tqdm import tqdm` now raises ImportError
+    X, y = blobs
+    model = _mlp()
+    h = cr.fit(model, "ce", X, y, optimizer=cr.optim.SGD(model.parameters(), lr=0.1), epochs=2, progress=True)
+    assert len(h) == 2 and capsys.readouterr().err == ""
+
+
+def test_doctests():
+    import doctest
+
+    from chainrule.nn import training
+    from chainrule.viz import nnplots
+
+    for module in (training, nnplots):
+        if module is nnplots:
+            pytest.importorskip("matplotlib")
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0, module.__name__
