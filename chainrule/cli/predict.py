@@ -34,7 +34,16 @@ def load_model(path):
         model = cr.nn.load(path)
     except (ModelFileError, ValueError, OSError) as err:
         raise usage(f"cannot load the model: {err}") from None
-    return model, dict(getattr(model, "metadata", {}) or {})
+    meta = dict(getattr(model, "metadata", {}) or {})
+    if "task" not in meta:
+        # Saved by hand rather than by `chainrule train`: several outputs are read as class
+        # scores (labels 0..k-1), one output by the model's own default loss, else as a value.
+        n_out = getattr(model, "out_features", None)
+        loss = getattr(model, "default_loss", None) or ("cross_entropy" if n_out and n_out > 1 else "mse")
+        meta.setdefault("loss", loss)
+        if loss != "mse":
+            meta.setdefault("classes", list(range(max(n_out or 1, 2))))
+    return model, meta
 
 
 def features(model, meta, args, labeled=False):

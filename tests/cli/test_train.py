@@ -184,3 +184,33 @@ def test_wrong_feature_count_for_a_model(digits_run, tmp_path, capsys):
     small.write_text("1,0.5,0.5\n0,0.1,0.2\n")
     code, _, err = run(capsys, "predict", str(digits_run[0] / "model.safetensors"), str(small))
     assert code == 2 and "has 2 features (plus a label column) but the model expects 64" in err
+
+
+def test_sparse_file_and_a_model_saved_by_hand(tmp_path, capsys):
+    import chainrule as cr
+
+    rng = np.random.default_rng(0)
+    lines = []
+    for i in range(120):
+        label = i % 2
+        idx = sorted([label, *(2 + rng.choice(8, 3, replace=False)).tolist()])  # feature 0 or 1 tells the class
+        lines.append("\t".join([str(label)] + [f"{j}:1" for j in idx]))
+    path = tmp_path / "sparse.tsv"
+    path.write_text("\n".join(lines) + "\n")
+    code, out, err = run(capsys, "train", "--data", str(path), "--n-features", "10", "--hidden", "--epochs", "20",
+                         "--lr", "0.05", "--out", str(tmp_path / "o"), "--no-progress", "--no-figures", "--json")
+    assert code == 0, err
+    assert last_json(out)["test_accuracy"] == 1.0
+    code, _, err = run(capsys, "train", "--data", str(path), "--out", str(tmp_path / "o"), "--no-progress")
+    assert code == 2 and "pass n_features" in err
+
+    # a model saved with cr.nn.save (no metadata): several outputs are read as classes 0..k-1
+    X, y = cr.data.load_digits()
+    model = cr.nn.SoftmaxRegression(64, 10)
+    cr.fit(model, None, X / 16, y, optimizer=cr.optim.SGD(model.parameters(), lr=0.5), epochs=3, progress=False)
+    model.save(tmp_path / "plain.safetensors")
+    csv = tmp_path / "digits.csv"
+    csv.write_text("".join(f"{label}," + ",".join(f"{v / 16:g}" for v in x) + "\n" for x, label in zip(X, y)))
+    code, out, err = run(capsys, "evaluate", str(tmp_path / "plain.safetensors"), str(csv), "--json")
+    assert code == 0, err
+    assert last_json(out)["accuracy"] == pytest.approx(np.mean(cr.nn.training.predict(model, X / 16) == y))
