@@ -19,7 +19,7 @@ import numpy as np
 
 from chainrule.core import primitives as P
 from chainrule.core.errors import DTypeError, ShapeError
-from chainrule.core.registry import Box, bind, new_level
+from chainrule.core.registry import Box, new_level
 from chainrule.core.primitives import dtype_of, shape_of
 
 _object_new = object.__new__
@@ -36,8 +36,8 @@ class Dual(Box):
 
     >>> import chainrule as cr
     >>> y = cr.sin(Dual(0.5, 1.0)) * 2.0      # d/dx 2 sin x = 2 cos x
-    >>> round(float(y.tangent), 6) == round(2 * np.cos(0.5), 6)
-    True
+    >>> round(float(y.tangent), 6)
+    1.755165
     """
 
     __slots__ = ("primal", "tangent", "_level", "_batch")

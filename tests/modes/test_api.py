@@ -296,3 +296,13 @@ def test_a_one_leaf_pytree_keeps_its_structure():
     np.testing.assert_allclose(g["w"], [2.0, 4.0])
     (gl,) = cr.vjp(lambda p: p[0] * 3, [np.array(1.0)])[1](np.array(1.0))
     assert isinstance(gl, list) and gl == [3.0]
+
+
+def test_the_examples_in_the_docstrings_run():
+    import doctest
+
+    from chainrule.modes import api, forward, pytree
+
+    for module in (api, forward, pytree):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
