@@ -99,7 +99,9 @@ cos = defprim("cos", np.cos, (lambda g, ans, x: negative(multiply(g, sin(x))),),
               (lambda t, ans, x: negative(multiply(t, sin(x))),),
               sym=lambda sp, x: sp.cos(x), latex="\\cos\\left({0}\\right)", elementwise=True,
               doc="cos x; d/dx = -sin x.")
-tanh = defprim("tanh", np.tanh, (lambda g, ans, x: multiply(g, subtract(1, multiply(ans, ans))),),
+# g - (g ans) ans rather than g (1 - ans^2): three array operations are cheaper than a Python
+# scalar minus an array, which numpy promotes slowly.
+tanh = defprim("tanh", np.tanh, (lambda g, ans, x: subtract(g, multiply(multiply(g, ans), ans)),),
                (lambda t, ans, x: multiply(t, subtract(1, multiply(ans, ans))),),
                sym=lambda sp, x: sp.tanh(x), latex="\\tanh\\left({0}\\right)", elementwise=True,
                doc="tanh x; d/dx = 1 - tanh(x)^2.")
@@ -381,10 +383,18 @@ def swapaxes(x, a, b):
 
 
 def _broadcast_to_impl(x, shape):
-    if np.shape(x) == tuple(shape):
+    # On the hot path of every sum's cotangent: attribute reads, not np.shape / np.result_type.
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        x = np.asarray(x)
+        dtype = x.dtype
+    if x.shape == tuple(shape):
         return x
-    out = np.empty(shape, dtype=np.result_type(x))  # a writable copy: cheaper than a view here
-    out[...] = x
+    out = np.empty(shape, dtype=dtype)  # a writable copy: cheaper than a view here
+    if x.shape == ():
+        out.fill(x)  # the cotangent of a full sum or mean: fill is cheaper than out[...] = x
+    else:
+        out[...] = x
     return out
 
 

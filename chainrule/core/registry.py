@@ -40,13 +40,17 @@ def new_level() -> int:
 
 
 class Box:
-    """A value traced by some mode. Subclasses implement ``_bind(prim, args, params)``."""
+    """A value traced by some mode. Subclasses implement ``_bind(prim, args, params)``; they may
+    override ``_bind_unary`` with a faster path for one argument."""
 
     __slots__ = ()
     _level = 0
 
     def _bind(self, prim, args, params):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _bind_unary(self, prim, params):
+        return self._bind(prim, (self,), params)
 
 
 def bind(prim: "Primitive", args, params):
@@ -98,7 +102,8 @@ class Primitive:
 
 def _make_op(prim: Primitive):
     # Plain arrays go straight to numpy: one check per argument, then the impl. Unary and binary
-    # operations get their own wrappers because *args/**params packing is most of the overhead.
+    # operations get their own wrappers because *args/**params packing is most of the overhead,
+    # and they hand a box its work directly (the one box, or the higher level of two).
     impl = prim.impl
 
     def op(*args, **params):
@@ -112,15 +117,19 @@ def _make_op(prim: Primitive):
 
     def unary(x, **params):
         if isinstance(x, Box):
-            return bind(prim, (x,), params)
+            return x._bind_unary(prim, params)
         try:
             return impl(x, **params) if params else impl(x)
         except (ValueError, IndexError, TypeError) as err:
             raise shape_error(prim, (x,), params, err) from None
 
     def binary(x, y):
-        if isinstance(x, Box) or isinstance(y, Box):
-            return bind(prim, (x, y), _NO_PARAMS)
+        if isinstance(x, Box):
+            if isinstance(y, Box) and y._level > x._level:
+                return y._bind(prim, (x, y), _NO_PARAMS)
+            return x._bind(prim, (x, y), _NO_PARAMS)
+        if isinstance(y, Box):
+            return y._bind(prim, (x, y), _NO_PARAMS)
         try:
             return impl(x, y)
         except (ValueError, IndexError, TypeError) as err:

@@ -58,6 +58,14 @@ class Tensor(Box):
 
     # -- recording ---------------------------------------------------------
     def _bind(self, prim, args, params):
+        """Apply ``prim`` to ``args`` (self among them, at the highest level): unbox the tensors of
+        this level, evaluate (on arrays, or on lower-level boxes through ``prim.op``), and record
+        the result when an input requires a gradient."""
+        n = len(args)
+        if n == 2 and not params:
+            return self._binary(prim, args[0], args[1])
+        if n == 1:
+            return self._bind_unary(prim, params)
         level = self._level
         vals = []
         versions = []
@@ -89,23 +97,51 @@ class Tensor(Box):
             _check_forward(out, prim)
         return out
 
+    def _bind_unary(self, prim, params):
+        """``prim(self, **params)``: ``_bind`` for one argument, written out (the common case)."""
+        data = self.data
+        level = self._level
+        # Only the data of a nested transformation's tensor (level > 0) can itself be traced.
+        if level and isinstance(data, Box):
+            value = prim.op(data, **params)
+        else:
+            try:
+                value = prim.impl(data, **params) if params else prim.impl(data)
+            except (ValueError, IndexError, TypeError) as err:
+                raise shape_error(prim, (data,), params, err) from None
+        out = _object_new(Tensor)
+        out.data = value
+        if level:
+            out._level = level
+        if self.requires_grad and STATE.grad_enabled and prim.differentiable:
+            out.requires_grad = True
+            out._prim = prim
+            out._parents = (self,)
+            out._saved = (data,)
+            out._params = params
+            out._versions = (self._version,)
+            out._seq = next(_sequence)
+        if STATE.anomaly:
+            _check_forward(out, prim)
+        return out
+
     def _binary(self, prim, a, b):
-        """``prim(a, b)`` where self is a or b: the same as ``bind`` with the checks of the common
-        case (tensors of one level and plain constants) written out, for speed."""
+        """``prim(a, b)`` where self is a or b, at the higher level: the same as ``_bind`` with
+        the checks of the common case (tensors of one level and plain constants) written out."""
         level = self._level
         if isinstance(a, Tensor) and a._level == level:
             av, va, ga = a.data, a._version, a.requires_grad
-        elif isinstance(a, Box):
-            return bind(prim, (a, b), _NO_PARAMS)
+        elif isinstance(a, Box) and a._level > level:
+            return a._bind(prim, (a, b), _NO_PARAMS)
         else:
-            av, va, ga = a, -1, False
+            av, va, ga = a, -1, False  # a constant (or a box of an outer transformation)
         if isinstance(b, Tensor) and b._level == level:
             bv, vb, gb = b.data, b._version, b.requires_grad
-        elif isinstance(b, Box):
-            return bind(prim, (a, b), _NO_PARAMS)
+        elif isinstance(b, Box) and b._level > level:
+            return b._bind(prim, (a, b), _NO_PARAMS)
         else:
             bv, vb, gb = b, -1, False
-        if isinstance(av, Box) or isinstance(bv, Box):
+        if level and (isinstance(av, Box) or isinstance(bv, Box)):  # as in _bind_unary
             data = prim.op(av, bv)
         else:
             try:
@@ -140,7 +176,7 @@ class Tensor(Box):
         ``retain_graph`` keeps the saved values for another backward (default: ``create_graph``); ``create_graph`` records
         the backward pass itself so the gradients can be differentiated again.
         """
-        _reverse().backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
+        (_reverse_module or _reverse()).backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
 
     def retain_grad(self):
         """Keep ``.grad`` on this non-leaf tensor too after backward."""

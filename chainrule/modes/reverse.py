@@ -13,8 +13,8 @@ import numpy as np
 
 from chainrule.core.errors import AnomalyError, GraphError
 from chainrule.core.primitives import add, shape_of, unbroadcast
-from chainrule.core.registry import STATE
-from chainrule.core.tensor import Tensor, _new
+from chainrule.core.registry import STATE, Box
+from chainrule.core.tensor import Tensor, _new, _object_new
 
 
 def backward(root: Tensor, gradient=None, *, retain_graph=None, create_graph=False):
@@ -26,14 +26,15 @@ def backward(root: Tensor, gradient=None, *, retain_graph=None, create_graph=Fal
     if not root.requires_grad:
         raise GraphError("backward: this tensor does not require a gradient (no input had "
                          "requires_grad=True, or it was computed under no_grad)")
+    data = root.data
     if gradient is None:
-        if shape_of(root.data) != () and int(np.prod(shape_of(root.data))) != 1:
-            raise GraphError(f"backward: the output has shape {root.shape}; pass `gradient=` (its cotangent, "
-                             "same shape) or reduce it to a scalar first, e.g. y.sum().backward()")
-        gradient = np.ones_like(root.data)
+        if getattr(data, "shape", None) == () and not isinstance(data, Box):
+            gradient = data.dtype.type(1)  # d root / d root for the usual scalar loss (immutable)
+        else:
+            gradient = _seed(data)
     else:
         gradient = gradient.data if isinstance(gradient, Tensor) and not create_graph else gradient
-        if shape_of(gradient) != root.shape:
+        if shape_of(gradient) != shape_of(data):
             raise GraphError(f"backward: gradient has shape {shape_of(gradient)} but the output has shape {root.shape}")
     if create_graph and not isinstance(gradient, Tensor):
         gradient = _new(gradient, root._level)
@@ -43,6 +44,15 @@ def backward(root: Tensor, gradient=None, *, retain_graph=None, create_graph=Fal
         _walk(root, gradient, None, retain_graph, create_graph)
     finally:
         STATE.grad_enabled = prev
+
+
+def _seed(data):
+    """The cotangent 1 of a one-element output (d out / d out)."""
+    shape = shape_of(data)
+    if shape != () and int(np.prod(shape)) != 1:
+        raise GraphError(f"backward: the output has shape {shape}; pass `gradient=` (its cotangent, "
+                         "same shape) or reduce it to a scalar first, e.g. y.sum().backward()")
+    return np.ones_like(data)
 
 
 def grads_of(root: Tensor, gradient, inputs, *, retain_graph=True, create_graph=False):
@@ -64,18 +74,20 @@ def grads_of(root: Tensor, gradient, inputs, *, retain_graph=True, create_graph=
 
 
 def _walk(root, gradient, found, retain_graph, create_graph):
-    level = root._level
     if root._prim is None:  # the output is itself a leaf
         _deliver(root, gradient, found, create_graph)
         return
-    # A node is made after everything it consumes, so popping nodes in decreasing creation order
-    # (a max-heap on `_seq`) reaches each one only after all its consumers have sent their
-    # cotangents: a reverse topological order in one pass, without recursion.
-    cots = {id(root): gradient}
-    heap = [(-root._seq, id(root), root)]
+    # Leaves get their `.grad` inline unless the cotangents are returned (found) or recorded
+    # (create_graph): _deliver handles those.
+    plain = found is None and not create_graph
     anomaly = STATE.anomaly
+    # A node is made after everything it consumes, so popping nodes in decreasing creation order
+    # (a max-heap on `_seq`, unique per node) reaches each one only after all its consumers have
+    # sent their cotangents: a reverse topological order in one pass, without recursion.
+    cots = {id(root): gradient}
+    heap = [(-root._seq, root)]
     while heap:
-        node = heappop(heap)[2]
+        node = heappop(heap)[1]
         g = cots.pop(id(node))
         parents = node._parents
         if parents is None:
@@ -83,36 +95,53 @@ def _walk(root, gradient, found, retain_graph, create_graph):
                              "backward; pass retain_graph=True to the first backward to walk it twice")
         if node._retain:
             _deliver(node, g, None, create_graph)
-        prim, params, versions = node._prim, node._params, node._versions
+        prim = node._prim
+        params = node._params
         if create_graph:
             args, ans = parents, node
         else:
             args, ans = node._saved, node.data
+        elementwise = prim.elementwise
         vjps = prim.vjps
+        versions = node._versions
         i = -1
         for p in parents:
             i += 1
-            if versions[i] < 0:
+            version = versions[i]
+            if version < 0:
                 continue  # a constant
-            if p._version != versions[i]:  # any saved input, differentiated or not, feeds the rules
-                _version_error(node, i, p)
+            if p._version != version:  # any saved input, differentiated or not, feeds the rules
+                _version_error(node, p)
             if not p.requires_grad:
                 continue
-            gi = vjps[i](g, ans, *args, **params)
-            if prim.elementwise:
-                gi = unbroadcast(gi, shape_of(p.data))
+            vjp = vjps[i]
+            gi = vjp(g, ans, *args, **params) if params else vjp(g, ans, *args)
+            if elementwise:
+                shape = getattr(p.data, "shape", ())
+                if getattr(gi, "shape", ()) != shape:
+                    gi = unbroadcast(gi, shape)
             if anomaly:
-                _check_cotangent(node, i, gi)
-            if p._prim is None:
-                _deliver(p, gi, found, create_graph)
-                continue
-            k = id(p)
-            prev = cots.get(k)
-            if prev is None:
-                cots[k] = gi
-                heappush(heap, (-p._seq, k, p))
+                _check_cotangent(node, p, gi)
+            if p._prim is not None:
+                k = id(p)
+                prev = cots.get(k)
+                if prev is None:
+                    cots[k] = gi
+                    heappush(heap, (-p._seq, p))
+                else:
+                    cots[k] = add(prev, gi)
+            elif plain:
+                level = p._level
+                if isinstance(gi, Tensor) and gi._level == level:
+                    gi = gi.data
+                old = p.grad
+                grad = _object_new(Tensor)
+                grad.data = gi if old is None else old.data + gi
+                if level:
+                    grad._level = level
+                p.grad = grad
             else:
-                cots[k] = add(prev, gi)
+                _deliver(p, gi, found, create_graph)
         if not retain_graph:
             node._parents = None  # release the saved inputs; the node stays a (spent) graph node
             node._saved = None
@@ -124,24 +153,31 @@ def _deliver(leaf, g, found, create_graph):
         if k in found:
             found[k] = g if found[k] is None else add(found[k], g)
         return
+    level = leaf._level
     if create_graph:
         if not isinstance(g, Tensor):
-            g = _new(g, leaf._level)
+            g = _new(g, level)
         leaf.grad = g if leaf.grad is None else leaf.grad + g
-    elif leaf.grad is None:
-        leaf.grad = _new(g.data if isinstance(g, Tensor) else g, leaf._level)
-    else:
-        leaf.grad = _new(leaf.grad.data + (g.data if isinstance(g, Tensor) else g), leaf._level)
+        return
+    if isinstance(g, Tensor) and g._level == level:
+        g = g.data
+    leaf.grad = _new(g if leaf.grad is None else leaf.grad.data + g, level)
 
 
-def _version_error(node, i, p):
+def _index_of(node, p):
+    return next(i for i, q in enumerate(node._parents) if q is p)
+
+
+def _version_error(node, p):
+    i = _index_of(node, p)
     raise GraphError(
         f"backward: input {i} of {node._prim.name} (shape {p.shape}) was changed in place after the "
         f"operation saved it (version {node._versions[i]} -> {p._version}); its gradient would be wrong. "
         "Compute with a copy, or change it only after backward")
 
 
-def _check_cotangent(node, i, g):
+def _check_cotangent(node, p, g):
+    i = _index_of(node, p)
     data = g.numpy() if isinstance(g, Tensor) else np.asarray(g)
     if not np.all(np.isfinite(data)):
         raise AnomalyError(f"backward: the cotangent that {node._prim.name} sends to its input {i} "
