@@ -227,7 +227,7 @@ class _Recording:
                     c = c.data
                     tc = type(c)
                 if tc is not _F64 or type(p) is not float:  # else: already a numpy scalar for a number
-                    c = _zeros_like(p) if c is None else _like_input(c, p)
+                    c = _like_input(_zeros_like(p) if c is None else c, p)
                 results.append(c)
             return results[0] if single else tuple(results)
         results = []
