@@ -79,7 +79,8 @@ def _second_order(f, args, w):
 def check_grads(f, *args, order=1, modes=None, eps=None, rtol=1e-5, atol=1e-7, seed=0, trials=2):
     """Check ``f``'s derivatives at ``args`` in every mode against central differences.
 
-    ``order=2`` also checks second derivatives (the gradient of <w, grad f> for a random w).
+    ``order=2`` also checks second derivatives: the derivative of <w, grad sum f> for a random w,
+    by forward over reverse (a Hessian-vector product), against central differences of the gradient.
     Raises AssertionError naming the argument, the mode and the size of the disagreement.
 
     >>> import chainrule as cr
