@@ -97,3 +97,73 @@ def astype(x, dtype):
 def square(x):
     """x * x."""
     return P.multiply(x, x)
+
+
+def concrete(x):
+    """The plain value inside any traced value (for indices, which are positions, not numbers
+    to differentiate)."""
+    if isinstance(x, tuple):
+        return tuple(concrete(i) for i in x)
+    while hasattr(x, "_bind"):  # a Box: Tensor keeps .data, Dual keeps .primal
+        x = x.primal if hasattr(x, "primal") else x.data
+    if isinstance(x, range):
+        return np.arange(x.start, x.stop, x.step)
+    if isinstance(x, list):
+        return np.asarray(x)
+    return x
+
+
+class ArrayOperators:
+    """numpy's operator and method surface for every kind of traced value (Tensor, Dual, symbolic
+    values): each operator applies the registry's primitive, so each mode gets them for free."""
+
+    __slots__ = ()
+    __array_priority__ = 1000  # numpy defers `array * value` to our reflected operators
+
+    def __add__(self, o): return P.add(self, o)
+    def __radd__(self, o): return P.add(o, self)
+    def __sub__(self, o): return P.subtract(self, o)
+    def __rsub__(self, o): return P.subtract(o, self)
+    def __mul__(self, o): return P.multiply(self, o)
+    def __rmul__(self, o): return P.multiply(o, self)
+    def __truediv__(self, o): return P.divide(self, o)
+    def __rtruediv__(self, o): return P.divide(o, self)
+    def __pow__(self, o): return P.power(self, o)
+    def __rpow__(self, o): return P.power(o, self)
+    def __matmul__(self, o): return P.matmul(self, o)
+    def __rmatmul__(self, o): return P.matmul(o, self)
+    def __neg__(self): return P.negative(self)
+    def __pos__(self): return self
+    def __abs__(self): return P.abs(self)
+    def __eq__(self, o): return P.equal(self, o)
+    def __ne__(self, o): return P.not_equal(self, o)
+    def __lt__(self, o): return P.less(self, o)
+    def __le__(self, o): return P.less_equal(self, o)
+    def __gt__(self, o): return P.greater(self, o)
+    def __ge__(self, o): return P.greater_equal(self, o)
+    __hash__ = object.__hash__  # __eq__ is elementwise, identity stays the hash
+
+    def __getitem__(self, index):
+        return P.getitem(self, index=concrete(index))
+
+    T = property(lambda self: P.transpose(self, axes=None))
+
+    def reshape(self, *shape):
+        return reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
+
+    def transpose(self, *axes):
+        return transpose(self, (axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes) or None)
+
+    def sum(self, axis=None, keepdims=False): return sum(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False): return mean(self, axis, keepdims)
+    def max(self, axis=None, keepdims=False): return max(self, axis, keepdims)
+    def min(self, axis=None, keepdims=False): return min(self, axis, keepdims)
+    def astype(self, dtype): return astype(self, dtype)
+    def exp(self): return P.exp(self)
+    def log(self): return P.log(self)
+    def sin(self): return P.sin(self)
+    def cos(self): return P.cos(self)
+    def tanh(self): return P.tanh(self)
+    def sqrt(self): return P.sqrt(self)
+    def sigmoid(self): return P.sigmoid(self)
+    def relu(self): return P.relu(self)

@@ -20,12 +20,13 @@ import numpy as np
 from chainrule.core import primitives as P
 from chainrule.core.errors import DTypeError, ShapeError
 from chainrule.core.registry import Box, new_level
+from chainrule.core.ops import ArrayOperators
 from chainrule.core.primitives import dtype_of, shape_of
 
 _object_new = object.__new__
 
 
-class Dual(Box):
+class Dual(Box, ArrayOperators):
     """A number or array with a tangent: ``Dual(primal, tangent)``.
 
     Any chainrule function applied to Duals returns a Dual whose ``.tangent`` is the derivative
@@ -41,7 +42,6 @@ class Dual(Box):
     """
 
     __slots__ = ("primal", "tangent", "_level", "_batch")
-    __array_priority__ = 1000  # numpy defers `array * dual` to Dual.__rmul__
 
     def __init__(self, primal, tangent, *, batched=False):
         if isinstance(primal, (list, tuple, int)) and not isinstance(primal, bool):
@@ -123,7 +123,6 @@ class Dual(Box):
     ndim = property(lambda self: len(shape_of(self.primal)))
     dtype = property(lambda self: dtype_of(self.primal))
     size = property(lambda self: int(np.prod(shape_of(self.primal))))
-    T = property(lambda self: P.transpose(self, axes=None))
 
     def __repr__(self):
         def show(v):
@@ -148,78 +147,6 @@ class Dual(Box):
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))
-
-    def __hash__(self):
-        return id(self)
-
-    # -- the operator surface (as Tensor's) -----------------------------------
-    def __add__(self, o): return P.add(self, o)
-    def __radd__(self, o): return P.add(o, self)
-    def __sub__(self, o): return P.subtract(self, o)
-    def __rsub__(self, o): return P.subtract(o, self)
-    def __mul__(self, o): return P.multiply(self, o)
-    def __rmul__(self, o): return P.multiply(o, self)
-    def __truediv__(self, o): return P.divide(self, o)
-    def __rtruediv__(self, o): return P.divide(o, self)
-    def __pow__(self, o): return P.power(self, o)
-    def __rpow__(self, o): return P.power(o, self)
-    def __matmul__(self, o): return P.matmul(self, o)
-    def __rmatmul__(self, o): return P.matmul(o, self)
-    def __neg__(self): return P.negative(self)
-    def __pos__(self): return self
-    def __abs__(self): return P.abs(self)
-    def __eq__(self, o): return P.equal(self, o)
-    def __ne__(self, o): return P.not_equal(self, o)
-    def __lt__(self, o): return P.less(self, o)
-    def __le__(self, o): return P.less_equal(self, o)
-    def __gt__(self, o): return P.greater(self, o)
-    def __ge__(self, o): return P.greater_equal(self, o)
-
-    def __getitem__(self, index):
-        return P.getitem(self, index=_plain_index(index))
-
-    def reshape(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = shape[0]
-        return P.reshape(self, shape=tuple(shape))
-
-    def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = axes[0]
-        return P.transpose(self, axes=tuple(axes) if axes else None)
-
-    def sum(self, axis=None, keepdims=False): return P.sum(self, axis=_axis(axis), keepdims=keepdims)
-    def mean(self, axis=None, keepdims=False): return P.mean(self, axis=_axis(axis), keepdims=keepdims)
-    def max(self, axis=None, keepdims=False): return P.max(self, axis=_axis(axis), keepdims=keepdims)
-    def min(self, axis=None, keepdims=False): return -P.max(-self, axis=_axis(axis), keepdims=keepdims)
-    def astype(self, dtype): return P.astype(self, dtype=np.dtype(dtype))
-    def exp(self): return P.exp(self)
-    def log(self): return P.log(self)
-    def sin(self): return P.sin(self)
-    def cos(self): return P.cos(self)
-    def tanh(self): return P.tanh(self)
-    def sqrt(self): return P.sqrt(self)
-    def sigmoid(self): return P.sigmoid(self)
-    def relu(self): return P.relu(self)
-
-
-def _axis(axis):
-    return tuple(axis) if isinstance(axis, list) else axis
-
-
-def _plain_index(index):
-    # Duals inside an index would be positions, not something to differentiate.
-    if isinstance(index, tuple):
-        return tuple(_plain_index(i) for i in index)
-    if isinstance(index, Dual):
-        return _plain_index(index.primal)
-    if isinstance(index, Box):
-        return np.asarray(index)
-    if isinstance(index, range):
-        return np.arange(index.start, index.stop, index.step)
-    if isinstance(index, list):
-        return np.asarray(index)
-    return index
 
 
 def make_dual(primal, tangent, level, batch=None) -> Dual:

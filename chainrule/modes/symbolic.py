@@ -31,6 +31,7 @@ import numpy as np
 
 from chainrule.core import primitives as P
 from chainrule.core.errors import ChainruleError
+from chainrule.core.ops import ArrayOperators
 from chainrule.core.registry import Box, new_level
 
 __all__ = ["SymbolicDerivative", "SymbolicError", "SymbolicValue", "derivative", "expression", "MAX_TREE", "PRINT_LIMIT"]
@@ -61,7 +62,7 @@ def _sympy():
 # ---------------------------------------------------------------- the graph of symbolic values
 
 
-class SymbolicValue(Box):
+class SymbolicValue(Box, ArrayOperators):
     """A node of a symbolic graph: a parameter, a constant, or a primitive applied to nodes.
 
     ``expr`` is its SymPy expression. Arithmetic on it records new nodes, like a Tensor's.
@@ -100,31 +101,6 @@ class SymbolicValue(Box):
     def __repr__(self):
         return f"SymbolicValue({self.expr})"
 
-    def __hash__(self):
-        return id(self)
-
-    def __add__(self, o): return P.add(self, o)
-    def __radd__(self, o): return P.add(o, self)
-    def __sub__(self, o): return P.subtract(self, o)
-    def __rsub__(self, o): return P.subtract(o, self)
-    def __mul__(self, o): return P.multiply(self, o)
-    def __rmul__(self, o): return P.multiply(o, self)
-    def __truediv__(self, o): return P.divide(self, o)
-    def __rtruediv__(self, o): return P.divide(o, self)
-    def __pow__(self, o): return P.power(self, o)
-    def __rpow__(self, o): return P.power(o, self)
-    def __matmul__(self, o): return P.matmul(self, o)
-    def __rmatmul__(self, o): return P.matmul(o, self)
-    def __neg__(self): return P.negative(self)
-    def __pos__(self): return self
-    def __getitem__(self, index): return P.getitem(self, index=index)
-    def __abs__(self): return P.abs(self)
-    def __eq__(self, o): return P.equal(self, o)
-    def __ne__(self, o): return P.not_equal(self, o)
-    def __lt__(self, o): return P.less(self, o)
-    def __le__(self, o): return P.less_equal(self, o)
-    def __gt__(self, o): return P.greater(self, o)
-    def __ge__(self, o): return P.greater_equal(self, o)
 
     def __bool__(self):
         raise SymbolicError("symbolic: the truth value of a symbolic value is unknown; branch with cr.where "
