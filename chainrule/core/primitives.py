@@ -9,6 +9,8 @@ broadcasting.
 """
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from chainrule.core.registry import PerArg, defprim
@@ -40,28 +42,28 @@ def _axes(axis, nd):
 add = defprim("add", np.add, (lambda g, ans, x, y: g, lambda g, ans, x, y: g),
               (lambda t, ans, x, y: t, lambda t, ans, x, y: t),
               sym=lambda sp, x, y: x + y, latex="{0} + {1}", display="+", elementwise=True,
-              doc="x + y, elementwise with broadcasting.")
+              operator=operator.add, doc="x + y, elementwise with broadcasting.")
 subtract = defprim("subtract", np.subtract,
                    (lambda g, ans, x, y: g, lambda g, ans, x, y: negative(g)),
                    (lambda t, ans, x, y: t, lambda t, ans, x, y: negative(t)),
                    sym=lambda sp, x, y: x - y, latex="{0} - {1}", display="-", elementwise=True,
-                   doc="x - y, elementwise with broadcasting.")
+                   operator=operator.sub, doc="x - y, elementwise with broadcasting.")
 negative = defprim("negative", np.negative, (lambda g, ans, x: negative(g),),
                    (lambda t, ans, x: negative(t),),
                    sym=lambda sp, x: -x, latex="-{0}", display="neg", elementwise=True,
-                   doc="-x.")
+                   operator=operator.neg, doc="-x.")
 multiply = defprim("multiply", np.multiply,
                    (lambda g, ans, x, y: multiply(g, y), lambda g, ans, x, y: multiply(g, x)),
                    (lambda t, ans, x, y: multiply(t, y), lambda t, ans, x, y: multiply(x, t)),
                    sym=lambda sp, x, y: x * y, latex="{0} \\cdot {1}", display="*",
-                   elementwise=True, doc="x * y, elementwise with broadcasting.")
+                   elementwise=True, operator=operator.mul, doc="x * y, elementwise with broadcasting.")
 divide = defprim("divide", np.true_divide,
                  (lambda g, ans, x, y: divide(g, y),
                   lambda g, ans, x, y: negative(divide(multiply(g, ans), y))),
                  (lambda t, ans, x, y: divide(t, y),
                   lambda t, ans, x, y: negative(divide(multiply(t, ans), y))),
                  sym=lambda sp, x, y: x / y, latex="\\frac{{{0}}}{{{1}}}", display="/",
-                 elementwise=True, doc="x / y; d/dy = -x/y^2 = -ans/y.")
+                 elementwise=True, operator=operator.truediv, doc="x / y; d/dy = -x/y^2 = -ans/y.")
 
 
 def _safe_log(x):

@@ -9,7 +9,7 @@ import numpy as np
 
 from chainrule.core import primitives as P
 from chainrule.core.errors import AnomalyError, DTypeError, GraphError
-from chainrule.core.registry import _NO_PARAMS, STATE, Box, bind, shape_error
+from chainrule.core.registry import _NO_PARAMS, _NUMBER_TYPES, _NUMPY_TYPES, STATE, Box, bind, shape_error
 
 _PACKAGE_DIR = __file__.rsplit("core", 1)[0]
 
@@ -144,8 +144,13 @@ class Tensor(Box):
         if level and (isinstance(av, Box) or isinstance(bv, Box)):  # as in _bind_unary
             data = prim.op(av, bv)
         else:
+            fast = prim.operator  # see Primitive.operator: much cheaper on numpy scalars
             try:
-                data = prim.impl(av, bv)
+                if fast is not None and (type(av) in _NUMPY_TYPES and type(bv) in _NUMBER_TYPES
+                                         or type(bv) in _NUMPY_TYPES and type(av) in _NUMBER_TYPES):
+                    data = fast(av, bv)
+                else:
+                    data = prim.impl(av, bv)
             except (ValueError, IndexError, TypeError) as err:
                 raise shape_error(prim, (av, bv), _NO_PARAMS, err) from None
         out = _object_new(Tensor)
