@@ -63,12 +63,14 @@ def bind(prim: "Primitive", args, params):
 
 
 class PerArg:
-    """Rules of a variadic primitive (concatenate, stack): ``rule(i, g, ans, *args)`` for any i."""
+    """Rules of a variadic primitive (concatenate, stack): ``rule(i, g, ans, *args)`` for any i,
+    or one rule shared by the arguments of a fixed-arity primitive (``arity``, as matmul)."""
 
-    __slots__ = ("rule",)
+    __slots__ = ("rule", "arity")
 
-    def __init__(self, rule):
+    def __init__(self, rule, arity=None):
         self.rule = rule
+        self.arity = arity
 
     def __getitem__(self, i):
         rule = self.rule
@@ -165,7 +167,8 @@ def _make_op(prim: Primitive):
                 raise shape_error(prim, (x, y), {}, err) from None
         return binary(x, y)
 
-    arity = getattr(prim.vjps, "__len__", None) and len(prim.vjps)
+    vjps = prim.vjps
+    arity = vjps.arity if isinstance(vjps, PerArg) else len(vjps) if hasattr(vjps, "__len__") else None
     if arity == 1:
         fn = unary_fast if fast is not None else unary
     elif arity == 2:
