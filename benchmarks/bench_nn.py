@@ -1,0 +1,223 @@
+"""Training steps through the nn API (issue 5): ``cr.nn.MLP``, the losses and ``cr.optim.SGD``.
+
+(a) one step of the 784-256-256-10 ReLU network, softmax cross-entropy, batch 128, float32;
+(b) one step of a 2-16-16-1 tanh network, BCE with logits, batch 32, float64 (overhead-bound).
+
+Every contender starts from the chainrule model's initial weights, so the first step of each is
+checked against the hand-written numpy step (loss and updated parameters).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import chainrule as cr
+import peers
+from bench_core import BATCH, SIZES, mlp_numpy_step_fn
+from harness import Case
+
+LR = 0.01
+
+
+def _net(sizes, activation, dtype, seed=0):
+    return cr.nn.MLP(sizes[0], list(sizes[1:-1]), sizes[-1], activation=activation, dtype=dtype, rng=seed)
+
+
+def _weights(net):
+    """The model's parameters as numpy copies, weights transposed to (in, out)."""
+    out = []
+    for layer in net.layers:
+        out.append(np.array(layer.weight.numpy().T, order="C"))
+        out.append(np.array(layer.bias.numpy()))
+    return out
+
+
+def _as_torch_linear(torch, net):
+    layers = []
+    for i, layer in enumerate(net.layers):
+        lin = torch.nn.Linear(layer.in_features, layer.out_features, dtype=getattr(torch, net.dtype.name))
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(layer.weight.numpy())))
+            lin.bias.copy_(torch.from_numpy(layer.bias.numpy()))
+        layers.append(lin)
+    return layers
+
+
+def _transposed_view(params):
+    # the numpy steps keep W as (in, out); show it as (out, in) like the modules, for the check
+    return [p.T if p.ndim == 2 else p for p in params]
+
+
+# ---------------------------------------------------------------- (a) 784-256-256-10, float32
+
+
+def _mnist_like(dtype=np.float32):
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((BATCH, SIZES[0])).astype(dtype), rng.integers(0, SIZES[-1], BATCH)
+
+
+def big_numpy():
+    X, y = _mnist_like()
+    params = _weights(_net(SIZES, "relu", np.float32))
+    step = mlp_numpy_step_fn(X, y, params, lr=LR)
+
+    def run():
+        loss, ps = step()
+        return loss, _transposed_view(ps)
+    return run
+
+
+def big_chainrule():
+    X, y = _mnist_like()
+    net = _net(SIZES, "relu", np.float32)
+    loss_fn = cr.nn.CrossEntropyLoss()
+    opt = cr.optim.SGD(net.parameters(), lr=LR)
+    params = net.parameters()
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(net(X), y)
+        loss.backward()
+        opt.step()
+        return loss, params
+    return step
+
+
+def big_torch():
+    torch = peers.torch()
+    X0, y0 = _mnist_like()
+    net = _net(SIZES, "relu", np.float32)
+    lins = _as_torch_linear(torch, net)
+    model = torch.nn.Sequential(lins[0], torch.nn.ReLU(), lins[1], torch.nn.ReLU(), lins[2])
+    loss_fn = torch.nn.CrossEntropyLoss()
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    X, y = torch.from_numpy(X0), torch.from_numpy(y0)
+    params = list(model.parameters())
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(model(X), y)
+        loss.backward()
+        opt.step()
+        return loss, params
+    return step
+
+
+# ---------------------------------------------------------------- (b) 2-16-16-1 tanh, float64
+
+SMALL = (2, 16, 16, 1)
+SMALL_BATCH = 32
+SMALL_LR = 0.1
+
+
+def _blobs():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((SMALL_BATCH, 2))
+    y = (X[:, :1] * X[:, 1:] > 0).astype(np.float64)  # XOR-like labels, shape (32, 1)
+    return X, y
+
+
+def small_numpy():
+    X, y = _blobs()
+    W1, b1, W2, b2, W3, b3 = params = _weights(_net(SMALL, "tanh", np.float64))
+    n = len(y)
+
+    def step():
+        h1 = X @ W1
+        h1 += b1
+        np.tanh(h1, out=h1)
+        h2 = h1 @ W2
+        h2 += b2
+        np.tanh(h2, out=h2)
+        z = h2 @ W3
+        z += b3
+        # loss = mean(softplus(z) - y z); dloss/dz = (sigmoid(z) - y) / n
+        loss = np.mean(np.logaddexp(0, z) - y * z)
+        g3 = 1 / (1 + np.exp(-z))
+        g3 -= y
+        g3 /= n
+        gW3 = h2.T @ g3
+        gb3 = g3.sum(axis=0)
+        g2 = g3 @ W3.T
+        g2 *= 1 - h2 * h2
+        gW2 = h1.T @ g2
+        gb2 = g2.sum(axis=0)
+        g1 = g2 @ W2.T
+        g1 *= 1 - h1 * h1
+        gW1 = X.T @ g1
+        gb1 = g1.sum(axis=0)
+        for p, g in zip(params, (gW1, gb1, gW2, gb2, gW3, gb3)):
+            g *= SMALL_LR
+            p -= g
+        return loss, _transposed_view(params)
+    return step
+
+
+def small_chainrule():
+    X, y = _blobs()
+    net = _net(SMALL, "tanh", np.float64)
+    loss_fn = cr.nn.BCEWithLogitsLoss()
+    opt = cr.optim.SGD(net.parameters(), lr=SMALL_LR)
+    params = net.parameters()
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(net(X), y)
+        loss.backward()
+        opt.step()
+        return loss, params
+    return step
+
+
+def small_torch():
+    torch = peers.torch()
+    X0, y0 = _blobs()
+    lins = _as_torch_linear(torch, _net(SMALL, "tanh", np.float64))
+    model = torch.nn.Sequential(lins[0], torch.nn.Tanh(), lins[1], torch.nn.Tanh(), lins[2])
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    opt = torch.optim.SGD(model.parameters(), lr=SMALL_LR)
+    X, y = torch.from_numpy(X0), torch.from_numpy(y0)
+    params = list(model.parameters())
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(model(X), y)
+        loss.backward()
+        opt.step()
+        return loss, params
+    return step
+
+
+def small_autograd():
+    ag = peers.autograd()
+    import autograd.numpy as anp
+
+    X, y = _blobs()
+    params = _weights(_net(SMALL, "tanh", np.float64))
+
+    def loss(params):
+        W1, b1, W2, b2, W3, b3 = params
+        h1 = anp.tanh(anp.dot(X, W1) + b1)
+        h2 = anp.tanh(anp.dot(h1, W2) + b2)
+        z = anp.dot(h2, W3) + b3
+        return anp.mean(anp.logaddexp(0, z) - y * z)
+    vg = ag.value_and_grad(loss)
+
+    def step():
+        value, grads = vg(params)
+        for p, g in zip(params, grads):
+            g *= SMALL_LR
+            p -= g
+        return value, _transposed_view(params)
+    return step
+
+
+def cases():
+    return [
+        Case("nn", "mlp_step_nn", "SGD step through MLP + CrossEntropyLoss + SGD, 784-256-256-10, batch 128, float32",
+             {"numpy": big_numpy, "chainrule": big_chainrule, "torch": big_torch},
+             target=1.10, reported={"torch": 1.20}, rtol=2e-4, atol=1e-6),
+        Case("nn", "small_tanh_bce", "SGD step, 2-16-16-1 tanh, BCEWithLogitsLoss, batch 32, float64",
+             {"numpy": small_numpy, "chainrule": small_chainrule, "torch": small_torch,
+              "autograd": small_autograd},
+             target=2.5, reported={"torch": 4.8, "autograd": 10.9}, rtol=1e-9, atol=1e-12),
+    ]
