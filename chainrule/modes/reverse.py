@@ -84,11 +84,10 @@ def _walk(root, gradient, found, retain_graph, create_graph):
     # A node is made after everything it consumes, so popping nodes in decreasing creation order
     # (a max-heap on `_seq`, unique per node) reaches each one only after all its consumers have
     # sent their cotangents: a reverse topological order in one pass, without recursion.
-    cots = {id(root): gradient}
-    heap = [(-root._seq, root)]
-    while heap:
-        node = heappop(heap)[1]
-        g = cots.pop(id(node))
+    cots = {}  # id(node) -> its cotangent so far
+    heap = []
+    node, g = root, gradient
+    while True:
         parents = node._parents
         if parents is None:
             raise GraphError(f"backward: the graph through {node._prim.name} was already released by an earlier "
@@ -145,6 +144,10 @@ def _walk(root, gradient, found, retain_graph, create_graph):
         if not retain_graph:
             node._parents = None  # release the saved inputs; the node stays a (spent) graph node
             node._saved = None
+        if not heap:
+            return
+        node = heappop(heap)[1]
+        g = cots.pop(id(node))
 
 
 def _deliver(leaf, g, found, create_graph):
