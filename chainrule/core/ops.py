@@ -167,3 +167,4 @@ class ArrayOperators:
     def sqrt(self): return P.sqrt(self)
     def sigmoid(self): return P.sigmoid(self)
     def relu(self): return P.relu(self)
+    def abs(self): return P.abs(self)

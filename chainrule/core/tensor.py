@@ -8,13 +8,14 @@ import traceback
 import numpy as np
 
 from chainrule.core import primitives as P
+from chainrule.core.ops import ArrayOperators, concrete
 from chainrule.core.errors import AnomalyError, DTypeError, GraphError
 from chainrule.core.registry import _NO_PARAMS, _NUMBER_TYPES, _NUMPY_TYPES, STATE, Box, bind, shape_error
 
 _PACKAGE_DIR = __file__.rsplit("core", 1)[0]
 
 
-class Tensor(Box):
+class Tensor(Box, ArrayOperators):
     """An array with an optional gradient. Operations on Tensors that require a gradient record
     the graph: each result remembers its primitive, its arguments and their versions.
 
@@ -27,7 +28,6 @@ class Tensor(Box):
     ``zero_grad`` on a model, or set ``x.grad = None``, between steps.
     """
 
-    __array_priority__ = 1000  # numpy defers `array * tensor` to Tensor.__rmul__
     # Defaults live on the class so that making a result tensor sets only what differs.
     requires_grad = False
     grad = None
@@ -244,15 +244,11 @@ class Tensor(Box):
             extra += ", requires_grad=True"
         return f"tensor({body}{extra})"
 
-    def __hash__(self):
-        return id(self)
-
-    # -- numpy-like surface -------------------------------------------------
+    # -- numpy-like surface (the rest comes from ArrayOperators) -------------
     shape = property(lambda self: P.shape_of(self.data))
     ndim = property(lambda self: len(P.shape_of(self.data)))
     dtype = property(lambda self: P.dtype_of(self.data))
     size = property(lambda self: int(np.prod(P.shape_of(self.data))))
-    T = property(lambda self: bind(P.transpose.primitive, (self,), {"axes": None}))
 
     def __add__(self, o): return self._binary(_ADD, self, o)
     def __radd__(self, o): return self._binary(_ADD, o, self)
@@ -267,41 +263,6 @@ class Tensor(Box):
     def __matmul__(self, o): return self._binary(_MATMUL, self, o)
     def __rmatmul__(self, o): return self._binary(_MATMUL, o, self)
     def __neg__(self): return bind(_NEG, (self,), {})
-    def __pos__(self): return self
-    def __abs__(self): return P.abs(self)
-    def __eq__(self, o): return P.equal(self, o)
-    def __ne__(self, o): return P.not_equal(self, o)
-    def __lt__(self, o): return P.less(self, o)
-    def __le__(self, o): return P.less_equal(self, o)
-    def __gt__(self, o): return P.greater(self, o)
-    def __ge__(self, o): return P.greater_equal(self, o)
-
-    def __getitem__(self, index):
-        return P.getitem(self, index=_plain_index(index))
-
-    def reshape(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = shape[0]
-        return P.reshape(self, shape=tuple(shape))
-
-    def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = axes[0]
-        return P.transpose(self, axes=tuple(axes) if axes else None)
-
-    def sum(self, axis=None, keepdims=False): return P.sum(self, axis=axis, keepdims=keepdims)
-    def mean(self, axis=None, keepdims=False): return P.mean(self, axis=axis, keepdims=keepdims)
-    def max(self, axis=None, keepdims=False): return P.max(self, axis=axis, keepdims=keepdims)
-    def min(self, axis=None, keepdims=False): return -P.max(-self, axis=axis, keepdims=keepdims)
-    def astype(self, dtype): return P.astype(self, dtype=np.dtype(dtype))
-    def exp(self): return P.exp(self)
-    def log(self): return P.log(self)
-    def tanh(self): return P.tanh(self)
-    def sigmoid(self): return P.sigmoid(self)
-    def relu(self): return P.relu(self)
-    def sqrt(self): return P.sqrt(self)
-    def abs(self): return P.abs(self)
-
     def argmax(self, axis=None):
         """Index of the maximum (an integer array; not differentiable)."""
         return self.numpy().argmax(axis=axis)
@@ -328,7 +289,7 @@ class Tensor(Box):
     def __itruediv__(self, o): return self._inplace("/=", lambda d: np.true_divide(d, _raw(o), out=d, casting="same_kind"))
 
     def __setitem__(self, index, value):
-        self._inplace("assignment", lambda d: d.__setitem__(_plain_index(index), _raw(value)))
+        self._inplace("assignment", lambda d: d.__setitem__(concrete(index), _raw(value)))
 
     def copy_(self, value):
         """Overwrite the data in place (same shape), e.g. to load weights."""
@@ -375,19 +336,6 @@ def _call_impl(prim, vals, params):
 
 def _raw(x):
     return x.data if isinstance(x, Tensor) else x
-
-
-def _plain_index(index):
-    # Tensors inside an index (labels, masks) are data, not something to differentiate.
-    if isinstance(index, tuple):
-        return tuple(_plain_index(i) for i in index)
-    if isinstance(index, Tensor):
-        return index.numpy()
-    if isinstance(index, range):
-        return np.arange(index.start, index.stop, index.step)
-    if isinstance(index, list):
-        return np.asarray(index)
-    return index
 
 
 def tensor(data, requires_grad=False, dtype=None, name=None) -> Tensor:
