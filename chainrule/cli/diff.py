@@ -27,33 +27,13 @@ def run(args):
     import numpy as np
 
     from chainrule.cli import UsageError
-    from chainrule.cli.explain import _functions
+    from chainrule.cli.explain import expression_function
     from chainrule.core.errors import ChainruleError
-    from chainrule.expr import ExpressionError, missing_variables, parse, parse_assignments
     from chainrule.modes.compare import compare
 
     if args.json and args.markdown:
         raise UsageError("choose one of --json and --markdown")
-    try:
-        expression = parse(args.expression)
-    except ExpressionError as err:
-        raise UsageError(f"cannot parse the expression: {err}") from None
-    try:
-        values = parse_assignments(args.at)
-    except ExpressionError as err:
-        raise UsageError(f"bad --at value: {err}") from None
-    if not expression.variables:
-        raise UsageError("the expression has no variables, so there is nothing to differentiate")
-    missing = missing_variables(expression, values)
-    if missing:
-        example = " ".join(f"{v}=..." for v in missing)
-        raise UsageError(f"no value for {', '.join(missing)}: give {'it' if len(missing) == 1 else 'them'} "
-                         f"with --at {example}")
-    extra = [name for name in values if name not in expression.variables]
-    if extra:
-        raise UsageError(f"--at gives {', '.join(extra)}, which the expression does not use "
-                         f"(its variables: {', '.join(expression.variables)})")
-    f = expression.to_function(_functions())
+    expression, values, f = expression_function(args.expression, args.at, constant_first=True)
     point = [values[v] for v in expression.variables]
     with np.errstate(all="ignore"):  # a value outside the domain is reported below, once
         try:

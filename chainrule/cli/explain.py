@@ -23,12 +23,12 @@ def add_expression_arguments(p):
                    help="the value of every variable, e.g. --at x=2 z=3")
 
 
-def expression_graph(text, at):
-    """Parse ``text``, check the --at values and trace the expression into a Graph (UsageError on
-    any problem). Shared subexpressions are one node: the parser builds a DAG."""
-    import numpy as np
+_NOTHING_TO_DIFFERENTIATE = "the expression has no variables, so there is nothing to differentiate"
 
-    import chainrule as cr
+
+def expression_function(text, at, *, constant_first=False):
+    """Parse ``text`` and the --at values, check that they fit, and return (expression, values,
+    function of the variables built from chainrule operations); UsageError on any problem."""
     from chainrule.cli import UsageError
     from chainrule.expr import ExpressionError, missing_variables, parse, parse_assignments
 
@@ -40,6 +40,8 @@ def expression_graph(text, at):
         values = parse_assignments(at)
     except ExpressionError as err:
         raise UsageError(f"bad --at value: {err}") from None
+    if constant_first and not expression.variables:  # diff: say this before judging --at
+        raise UsageError(_NOTHING_TO_DIFFERENTIATE)
     missing = missing_variables(expression, values)
     if missing:
         example = " ".join(f"{v}=..." for v in missing)
@@ -47,12 +49,22 @@ def expression_graph(text, at):
                          f"with --at {example}")
     extra = [name for name in values if name not in expression.variables]
     if extra:
-        shown = ", ".join(expression.variables) or "none"
         raise UsageError(f"--at gives {', '.join(extra)}, which the expression does not use "
-                         f"(its variables: {shown})")
-    f = expression.to_function(_functions())
+                         f"(its variables: {', '.join(expression.variables) or 'none'})")
     if not expression.variables:
-        raise UsageError("the expression has no variables, so there is nothing to differentiate")
+        raise UsageError(_NOTHING_TO_DIFFERENTIATE)
+    return expression, values, expression.to_function(_functions())
+
+
+def expression_graph(text, at):
+    """Parse ``text``, check the --at values and trace the expression into a Graph (UsageError on
+    any problem). Shared subexpressions are one node: the parser builds a DAG."""
+    import numpy as np
+
+    import chainrule as cr
+    from chainrule.cli import UsageError
+
+    expression, values, f = expression_function(text, at)
 
     def named(*args):
         out = f(*args)

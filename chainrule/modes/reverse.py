@@ -36,12 +36,17 @@ def backward(root: Tensor, gradient=None, *, retain_graph=None, create_graph=Fal
         gradient = gradient.data if isinstance(gradient, Tensor) and not create_graph else gradient
         if shape_of(gradient) != shape_of(data):
             raise GraphError(f"backward: gradient has shape {shape_of(gradient)} but the output has shape {root.shape}")
+    _walk_recording(root, gradient, None, retain_graph, create_graph)
+
+
+def _walk_recording(root, gradient, found, retain_graph, create_graph):
+    """Run the walk with gradient recording on exactly when the backward pass is to be recorded."""
     if create_graph and not isinstance(gradient, Tensor):
         gradient = _new(gradient, root._level)
     prev = STATE.grad_enabled
     STATE.grad_enabled = create_graph
     try:
-        _walk(root, gradient, None, retain_graph, create_graph)
+        _walk(root, gradient, found, retain_graph, create_graph)
     finally:
         STATE.grad_enabled = prev
 
@@ -62,14 +67,7 @@ def grads_of(root: Tensor, gradient, inputs, *, retain_graph=True, create_graph=
     differentiated again."""
     found = {id(t): None for t in inputs}
     if root.requires_grad:
-        if create_graph and not isinstance(gradient, Tensor):
-            gradient = _new(gradient, root._level)
-        prev = STATE.grad_enabled
-        STATE.grad_enabled = create_graph
-        try:
-            _walk(root, gradient, found, retain_graph, create_graph)
-        finally:
-            STATE.grad_enabled = prev
+        _walk_recording(root, gradient, found, retain_graph, create_graph)
     return [found[id(t)] for t in inputs]
 
 

@@ -110,18 +110,6 @@ class SymbolicValue(Box, ArrayOperators):
         raise SymbolicError("symbolic: a symbolic value has no float value; keep it symbolic "
                             "(use chainrule operations, not float() or numpy functions)")
 
-    def exp(self): return P.exp(self)
-    def log(self): return P.log(self)
-    def sin(self): return P.sin(self)
-    def cos(self): return P.cos(self)
-    def tanh(self): return P.tanh(self)
-    def sqrt(self): return P.sqrt(self)
-    def abs(self): return P.abs(self)
-    def relu(self): return P.relu(self)
-    def sigmoid(self): return P.sigmoid(self)
-    def sum(self, axis=None, keepdims=False): return P.sum(self, axis=axis, keepdims=keepdims)
-    def mean(self, axis=None, keepdims=False): return P.mean(self, axis=axis, keepdims=keepdims)
-
 
 class _Graph:
     """One trace: its level, its nodes (made once each), and the constants and parameters."""

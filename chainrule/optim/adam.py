@@ -44,20 +44,8 @@ class Adam(Optimizer):
     def step(self):
         """One update of every parameter that has a gradient, in place."""
         lr, (b1, b2), eps, wd = self._lr, self.betas, self.eps, self.weight_decay
-        scratch, ms, vs, ts = self._scratch, self._m, self._v, self._t
-        i = -1
-        for p in self.params:
-            i += 1
-            grad = p.grad
-            if grad is None:
-                continue
-            g = grad.data
-            d = p.data
-            if type(g) is not np.ndarray or g.shape != d.shape:
-                g = self._grad(p, i, "Adam")
-            s = scratch[i]
-            if s is None:
-                s = scratch[i] = np.empty_like(d)
+        ms, vs, ts = self._m, self._v, self._t
+        for i, p, d, g, s in self._with_grads():
             if wd:
                 g = d * wd + g
             m, v = self._buffer(ms, i), self._buffer(vs, i)

@@ -93,6 +93,25 @@ class Optimizer:
             buf = store[i] = np.zeros_like(self.params[i].data)
         return buf
 
+    def _with_grads(self):
+        """(index, parameter, its data, its gradient array, a scratch array of its shape) for each
+        parameter that has a gradient: the loop every ``step`` runs."""
+        scratch = self._scratch
+        i = -1
+        for p in self.params:
+            i += 1
+            grad = p.grad
+            if grad is None:
+                continue
+            g = grad.data
+            d = p.data
+            if type(g) is not np.ndarray or g.shape != d.shape:
+                g = self._grad(p, i, type(self).__name__)
+            s = scratch[i]
+            if s is None:
+                s = scratch[i] = np.empty_like(d)
+            yield i, p, d, g, s
+
     @staticmethod
     def _grad(p, i, who):
         """The gradient of parameter i as a numpy array (the slow path of a step)."""

@@ -39,20 +39,7 @@ class SGD(Optimizer):
     def step(self):
         """One update of every parameter that has a gradient, in place."""
         lr, mu, wd, nesterov = self._lr, self.momentum, self.weight_decay, self.nesterov
-        scratch = self._scratch
-        i = -1
-        for p in self.params:
-            i += 1
-            grad = p.grad
-            if grad is None:
-                continue
-            g = grad.data
-            d = p.data
-            if type(g) is not np.ndarray or g.shape != d.shape:
-                g = self._grad(p, i, "SGD")
-            s = scratch[i]
-            if s is None:
-                s = scratch[i] = np.empty_like(d)
+        for i, p, d, g, s in self._with_grads():
             if wd:
                 np.multiply(d, wd, out=s)
                 g = np.add(s, g, out=s)
