@@ -15,6 +15,7 @@ which is what keeps nested derivatives free of perturbation confusion.
 from __future__ import annotations
 
 import itertools
+from functools import partial
 
 import numpy as np
 
@@ -66,22 +67,29 @@ class PerArg:
     """Rules of a variadic primitive (concatenate, stack): ``rule(i, g, ans, *args)`` for any i,
     or one rule shared by the arguments of a fixed-arity primitive (``arity``, as matmul)."""
 
-    __slots__ = ("rule", "arity")
+    __slots__ = ("rule", "arity", "_rules")
 
     def __init__(self, rule, arity=None):
         self.rule = rule
         self.arity = arity
+        # a fixed arity gets its per-argument rules made once (reverse mode looks them up per edge)
+        self._rules = tuple(partial(rule, i) for i in range(arity)) if arity else ()
 
     def __getitem__(self, i):
-        rule = self.rule
-        return lambda *a, **k: rule(i, *a, **k)
+        if i < len(self._rules):
+            return self._rules[i]
+        return partial(self.rule, i)
+
+    def rules(self, n):
+        """The rules of the arguments of a call with ``n`` of them."""
+        return self._rules or tuple(partial(self.rule, i) for i in range(n))
 
 
 class Primitive:
     """One primitive operation and all its rules; see the module docstring."""
 
     __slots__ = ("name", "impl", "vjps", "jvps", "sym", "latex", "display", "elementwise",
-                 "differentiable", "analytic", "doc", "operator", "op")
+                 "differentiable", "analytic", "doc", "operator", "op", "broadcasts")
 
     def __init__(self, name, impl, vjps=(), jvps=(), *, sym=None, latex=None, display=None,
                  elementwise=False, differentiable=True, analytic=True, doc="", operator=None):
@@ -97,6 +105,9 @@ class Primitive:
         self.latex = latex
         self.display = display or name
         self.elementwise = elementwise  # broadcasting: reverse mode sums cotangents back
+        # Only an elementwise primitive of several arguments can broadcast one of them: reverse
+        # mode checks the cotangents' shapes for these alone.
+        self.broadcasts = elementwise and _arity(vjps) != 1
         self.differentiable = differentiable  # False: output carries no derivative (comparisons)
         self.analytic = analytic  # False: complex-step differences are wrong here (abs, max, ...)
         self.doc = doc
@@ -111,6 +122,11 @@ class Primitive:
 # numbers, lists and array subclasses go through impl (1.0 / 0.0 must give inf, not an error).
 _NUMPY_TYPES = frozenset([np.ndarray, *np.sctypeDict.values()])
 _NUMBER_TYPES = _NUMPY_TYPES | {int, float, complex, bool}
+
+
+def _arity(vjps):
+    """The number of arguments a primitive takes (None: variadic), from its reverse rules."""
+    return vjps.arity if isinstance(vjps, PerArg) else len(vjps) if hasattr(vjps, "__len__") else None
 
 
 def _make_op(prim: Primitive):
@@ -167,8 +183,7 @@ def _make_op(prim: Primitive):
                 raise shape_error(prim, (x, y), {}, err) from None
         return binary(x, y)
 
-    vjps = prim.vjps
-    arity = vjps.arity if isinstance(vjps, PerArg) else len(vjps) if hasattr(vjps, "__len__") else None
+    arity = _arity(prim.vjps)
     if arity == 1:
         fn = unary_fast if fast is not None else unary
     elif arity == 2:

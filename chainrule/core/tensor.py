@@ -144,13 +144,10 @@ class Tensor(Box, ArrayOperators):
         if level and (isinstance(av, Box) or isinstance(bv, Box)):  # as in _bind_unary
             data = prim.op(av, bv)
         else:
-            fast = prim.operator  # see Primitive.operator: much cheaper on numpy scalars
+            # One operand is a tensor's numpy value, so the Python operator (see
+            # Primitive.operator: much cheaper on numpy scalars) computes what impl would.
             try:
-                if fast is not None and (type(av) in _NUMPY_TYPES and type(bv) in _NUMBER_TYPES
-                                         or type(bv) in _NUMPY_TYPES and type(av) in _NUMBER_TYPES):
-                    data = fast(av, bv)
-                else:
-                    data = prim.impl(av, bv)
+                data = (prim.operator or prim.impl)(av, bv)
             except (ValueError, IndexError, TypeError) as err:
                 raise shape_error(prim, (av, bv), _NO_PARAMS, err) from None
         out = _object_new(Tensor)

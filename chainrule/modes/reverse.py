@@ -65,27 +65,28 @@ def grads_of(root: Tensor, gradient, inputs, *, retain_graph=True, create_graph=
     returned instead of accumulated (None where an input does not affect root): the reverse-mode
     core of the functional API. With ``create_graph`` they are Tensors that can be
     differentiated again."""
-    found = {id(t): None for t in inputs}
+    found = dict.fromkeys(inputs)  # Tensors hash by identity
     if root.requires_grad:
         _walk_recording(root, gradient, found, retain_graph, create_graph)
-    return [found[id(t)] for t in inputs]
+    return [found[t] for t in inputs]
 
 
 def _walk(root, gradient, found, retain_graph, create_graph):
-    if root._prim is None:  # the output is itself a leaf
-        _deliver(root, gradient, found, create_graph)
-        return
-    # Leaves get their `.grad` inline unless the cotangents are returned (found) or recorded
-    # (create_graph): _deliver handles those.
-    plain = found is None and not create_graph
     anomaly = STATE.anomaly
     # A node is made after everything it consumes, so popping nodes in decreasing creation order
     # (a max-heap on `_seq`, unique per node) reaches each one only after all its consumers have
     # sent their cotangents: a reverse topological order in one pass, without recursion.
-    cots = {}  # id(node) -> its cotangent so far
+    # Cotangents are kept per node and per leaf (Tensors hash by identity); each leaf gets its
+    # sum once, at the end.
+    cots = {}
+    leaves = {}
     heap = []
+    push, pop, cot_of, leaf_cot_of = heappush, heappop, cots.get, leaves.get
     node, g = root, gradient
-    while True:
+    if root._prim is None:  # the output is itself a leaf
+        leaves[root] = g
+        heap = None
+    while heap is not None:
         parents = node._parents
         if parents is None:
             raise GraphError(f"backward: the graph through {node._prim.name} was already released by an earlier "
@@ -98,61 +99,54 @@ def _walk(root, gradient, found, retain_graph, create_graph):
             args, ans = parents, node
         else:
             args, ans = node._saved, node.data
-        elementwise = prim.elementwise
-        vjps = prim.vjps
-        versions = node._versions
-        i = -1
-        for p in parents:
-            i += 1
-            version = versions[i]
+        broadcasts = prim.broadcasts
+        rules = prim.vjps
+        if type(rules) is not tuple:
+            rules = rules.rules(len(parents))
+        for p, version, rule in zip(parents, node._versions, rules):
             if version < 0:
                 continue  # a constant
             if p._version != version:  # any saved input, differentiated or not, feeds the rules
                 _version_error(node, p)
             if not p.requires_grad:
                 continue
-            vjp = vjps[i]
-            gi = vjp(g, ans, *args, **params) if params else vjp(g, ans, *args)
-            if elementwise:
-                shape = getattr(p.data, "shape", ())
-                if getattr(gi, "shape", ()) != shape:
+            gi = rule(g, ans, *args, **params) if params else rule(g, ans, *args)
+            if broadcasts:
+                try:
+                    shape = p.data.shape
+                    same = gi.shape == shape
+                except AttributeError:  # a Python number
+                    shape = shape_of(p.data)
+                    same = shape_of(gi) == shape
+                if not same:
                     gi = unbroadcast(gi, shape)
             if anomaly:
                 _check_cotangent(node, p, gi)
-            if p._prim is not None:
-                k = id(p)
-                prev = cots.get(k)
-                if prev is None:
-                    cots[k] = gi
-                    heappush(heap, (-p._seq, p))
-                else:
-                    cots[k] = add(prev, gi)
-            elif plain:
-                level = p._level
-                if isinstance(gi, Tensor) and gi._level == level:
-                    gi = gi.data
-                old = p.grad
-                grad = _object_new(Tensor)
-                grad.data = gi if old is None else old.data + gi
-                if level:
-                    grad._level = level
-                p.grad = grad
+            if p._prim is None:
+                prev = leaf_cot_of(p)
+                leaves[p] = gi if prev is None else add(prev, gi)
             else:
-                _deliver(p, gi, found, create_graph)
+                prev = cot_of(p)
+                if prev is None:
+                    cots[p] = gi
+                    push(heap, (-p._seq, p))
+                else:
+                    cots[p] = add(prev, gi)
         if not retain_graph:
             node._parents = None  # release the saved inputs; the node stays a (spent) graph node
             node._saved = None
         if not heap:
-            return
-        node = heappop(heap)[1]
-        g = cots.pop(id(node))
+            break
+        node = pop(heap)[1]
+        g = cots.pop(node)
+    for leaf, g in leaves.items():
+        _deliver(leaf, g, found, create_graph)
 
 
 def _deliver(leaf, g, found, create_graph):
     if found is not None:
-        k = id(leaf)
-        if k in found:
-            found[k] = g if found[k] is None else add(found[k], g)
+        if leaf in found:
+            found[leaf] = g  # each leaf is delivered once, with the sum of its cotangents
         return
     level = leaf._level
     if create_graph:

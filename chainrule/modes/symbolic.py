@@ -44,7 +44,7 @@ PRINT_LIMIT = 2_000
 
 # Reverse rules that need array shapes (transposes, scatters): on the scalars of symbolic mode the
 # Jacobian is 1 x 1, so the forward rule with the cotangent in place of the tangent is the same.
-_SCALAR_RULE_FROM_JVP = frozenset({"matmul", "getitem"})
+_SCALAR_RULE_FROM_JVP = frozenset({"matmul", "linear", "getitem"})
 
 
 class SymbolicError(ChainruleError, ValueError):

@@ -35,8 +35,9 @@ def leaky_relu(x, negative_slope=0.01):
 
 def linear(x, weight, bias=None):
     r"""$x W^\top + b$ with ``weight`` of shape (out, in)."""
-    y = P.matmul(x, P.transpose(weight, axes=None))
-    return y if bias is None else P.add(y, bias)
+    if bias is None:
+        return P.matmul(x, P.transpose(weight, axes=None))
+    return P.linear(x, weight, bias)
 
 
 # ---------------------------------------------------------------- helpers
@@ -191,14 +192,16 @@ def cross_entropy(input, target, reduction="mean"):
     """
     _check_reduction(reduction, "cross_entropy")
     n, k = _scores_2d(input, "cross_entropy")
-    logp = log_softmax(input, axis=-1)
     tshape = P.shape_of(target) if isinstance(target, Box) else np.shape(target)
     if tshape == (n, k):
         t = _target_like(target, input, "cross_entropy")
+        logp = log_softmax(input, axis=-1)
         return _reduce(P.negative(P.sum(P.multiply(t, logp), axis=-1)), reduction)
     labels = _labels(target, n, k, "cross_entropy")
-    picked = P.getitem(logp, index=(_rows(n), labels))
-    return P.negative(_reduce(picked, reduction))
+    # -log softmax(z)_y = logsumexp(z) - z_y: the same numbers as picking from log_softmax
+    # (IEEE subtraction is antisymmetric), without its (n, K) array and its backward.
+    picked = P.getitem(input, index=(_rows(n), labels))
+    return _reduce(P.subtract(P.logsumexp(input, axis=-1), picked), reduction)
 
 
 def nll_loss(input, target, reduction="mean"):

@@ -59,6 +59,8 @@ CASES = {
     "matmul": [(cr.matmul, (r(3, 4), r(4, 2))), (cr.matmul, (r(4), r(4, 3))), (cr.matmul, (r(3, 4), r(4))),
                (cr.matmul, (r(4), r(4))), (cr.matmul, (r(2, 3, 4), r(4, 5))), (cr.matmul, (r(2, 1, 3, 4), r(3, 4, 2))),
                (cr.matmul, (r(3), r(2, 3, 4)))],
+    "linear": [(cr.nn.functional.linear, (r(5, 3), r(4, 3), r(4))), (cr.nn.functional.linear, (r(3), r(4, 3), r(4))),
+               (cr.nn.functional.linear, (r(2, 5, 3), r(4, 3), r(4)))],
     "reshape": [(lambda x: cr.reshape(x, (2, -1)), (r(3, 4),))],
     "transpose": [(cr.transpose, (r(2, 3, 4),)), (lambda x: cr.transpose(x, (1, 2, 0)), (r(2, 3, 4),)),
                   (lambda x: cr.tensor(0.0) + x.T if isinstance(x, cr.Tensor) else x.T, (r(2, 3),))],

@@ -110,6 +110,8 @@ PRIMITIVE_CASES = {
     "max": (_reduction(cr.max), None),
     "logsumexp": (_reduction(cr.logsumexp), None),
     "matmul": (lambda x, y: cr.sum(cr.matmul(cr.reshape(x, (1, 1)), cr.reshape(y * x, (1, 1)))), None),
+    "linear": (lambda x, y: cr.sum(cr.nn.functional.linear(cr.reshape(x, (1, 1)), cr.reshape(y * x, (1, 1)),
+                                                         cr.reshape(y, (1,)))), None),
     "reshape": (lambda x, y: cr.sum(cr.reshape(x * y, (1,))) * y, None),
     "transpose": (lambda x, y: cr.transpose(x * y) * x, None),
     "broadcast_to": (lambda x, y: cr.sum(cr.broadcast_to(x * y, (1, 1))) * x, None),
