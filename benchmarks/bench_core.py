@@ -158,6 +158,7 @@ def mlp_chainrule():
     X, y, arrays = mlp_data()
     params = [cr.tensor(a, requires_grad=True) for a in arrays]
     W1, b1, W2, b2, W3, b3 = params
+    opt = cr.optim.SGD(params, lr=LR)  # in place, as torch.optim.SGD in the PyTorch step
     rows = np.arange(len(y))
 
     def step():
@@ -165,12 +166,9 @@ def mlp_chainrule():
         h2 = cr.relu(h1 @ W2 + b2)
         z = h2 @ W3 + b3
         loss = cr.mean(cr.logsumexp(z, axis=1) - z[rows, y])
-        for p in params:
-            p.grad = None
+        opt.zero_grad()
         loss.backward()
-        with cr.no_grad():
-            for p in params:
-                p -= LR * p.grad
+        opt.step()
         return loss, params
     return step
 

@@ -47,6 +47,10 @@ def limit_threads(n: int):
         torch.set_num_threads(n)
     except ImportError:
         pass
+    try:  # load SciPy's BLAS (the optimizers' axpy) now, so that the limit covers it too
+        import scipy.linalg.blas  # noqa: F401
+    except ImportError:
+        pass
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.optim.optimizer import Optimizer, check_number
+from chainrule.optim.optimizer import Optimizer, check_number, subtract_scaled
 
 __all__ = ["SGD"]
 
@@ -51,8 +51,7 @@ class SGD(Optimizer):
                     g = np.add(g, buf * mu, out=s)
                 else:
                     g = buf
-            np.multiply(g, lr, out=s)
-            np.subtract(d, s, out=d)
+            subtract_scaled(d, g, lr, s)
             p._version += 1
         self.steps += 1
 
