@@ -36,7 +36,7 @@ class Tensor(Box, ArrayOperators):
     _prim = None  # the primitive that made this tensor; None for a leaf
     _parents = ()  # its arguments as given (Tensors and constants); None once released
     _saved = None  # their values at this level, as the rules receive them
-    _params = None
+    _params = _NO_PARAMS  # the primitive's keyword parameters (none, for most)
     _versions = None  # each Tensor argument's version when recorded (-1 for constants)
     _version = 0  # bumped by every in-place change
     _seq = 0  # creation order: consumers are made after what they consume
@@ -118,7 +118,8 @@ class Tensor(Box, ArrayOperators):
             out._prim = prim
             out._parents = (self,)
             out._saved = (data,)
-            out._params = params
+            if params:
+                out._params = params
             out._versions = (self._version,)
             out._seq = next(_sequence)
         if STATE.anomaly:
@@ -159,7 +160,6 @@ class Tensor(Box, ArrayOperators):
             out._prim = prim
             out._parents = (a, b)
             out._saved = (av, bv)
-            out._params = _NO_PARAMS
             out._versions = (va, vb)
             out._seq = next(_sequence)
         if STATE.anomaly:

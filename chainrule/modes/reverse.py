@@ -139,6 +139,18 @@ def _walk(root, gradient, found, retain_graph, create_graph):
             break
         node = pop(heap)[1]
         g = cots.pop(node)
+    if found is None and not create_graph:  # backward(): add to each leaf's .grad
+        for leaf, g in leaves.items():
+            level = leaf._level
+            if type(g) is Tensor and g._level == level:
+                g = g.data
+            old = leaf.grad
+            grad = _object_new(Tensor)
+            grad.data = g if old is None else old.data + g
+            if level:
+                grad._level = level
+            leaf.grad = grad
+        return
     for leaf, g in leaves.items():
         _deliver(leaf, g, found, create_graph)
 
