@@ -13,7 +13,7 @@ import operator
 
 import numpy as np
 
-from chainrule.core.registry import PerArg, defprim
+from chainrule.core.registry import _NUMPY_TYPES, PerArg, defprim
 
 
 def shape_of(x) -> tuple:
@@ -241,6 +241,8 @@ def _keepdims(g, xshape, axis, keepdims):
 
 def _unreduce(g, xshape, axis, keepdims):
     """Broadcast the cotangent of a reduction back to the input's shape."""
+    if axis is None and type(g) in _NUMPY_TYPES:  # a full reduction's plain cotangent (a loss)
+        return _broadcast_to_impl(g, xshape)
     return broadcast_to(_keepdims(g, xshape, axis, keepdims), shape=xshape)
 
 
