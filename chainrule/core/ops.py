@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.core import primitives as P
+from chainrule.core.registry import _NO_PARAMS, REGISTRY, STATE, bind
 
 # Elementwise primitives take no parameters: the operation is the public function itself.
 add, subtract, negative, multiply, divide, power = P.add, P.subtract, P.negative, P.multiply, P.divide, P.power
@@ -113,12 +114,57 @@ def concrete(x):
     return x
 
 
+def _numpy_args(x, what, dtype, out):
+    """``x`` (cast to ``dtype``) for a reduction called the numpy way; ``out`` cannot be honoured."""
+    if out is not None:
+        raise TypeError(f"{what}: out= is not supported on {type(x).__name__}s (results are new values)")
+    return x if dtype is None else astype(x, dtype)
+
+
+# numpy's ufuncs that are primitives of the registry (np.exp, np.add, np.maximum, np.matmul, ...).
+_UFUNC_PRIMS = {p.impl: p for p in REGISTRY.values() if isinstance(p.impl, np.ufunc)}
+
+
+def _traced(v):
+    """True for a value through which a derivative is being taken now: a Tensor that requires a
+    gradient while gradients are recorded, or any other box (Dual, symbolic value)."""
+    if not isinstance(v, ArrayOperators):
+        return False
+    if hasattr(v, "requires_grad"):
+        return v.requires_grad and STATE.grad_enabled
+    return True
+
+
+def _plain_ufunc(ufunc, method, inputs, kwargs):
+    """A ufunc without a primitive: computed on the plain values, unless a derivative is being
+    traced through one of them (it would be lost without a word)."""
+    for v in (*inputs, *kwargs.get("out", ())):
+        if _traced(v):
+            name = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
+            raise TypeError(f"numpy.{name} has no derivative rule in chainrule, so it cannot be applied to a "
+                            f"{type(v).__name__} that is being differentiated; use the chainrule function "
+                            "(cr.exp, cr.maximum, cr.sum, ...) or apply it to x.detach().numpy()")
+    if "out" in kwargs:
+        return NotImplemented
+    return getattr(ufunc, method)(*[concrete(v) for v in inputs], **kwargs)
+
+
 class ArrayOperators:
     """numpy's operator and method surface for every kind of traced value (Tensor, Dual, symbolic
     values): each operator applies the registry's primitive, so each mode gets them for free."""
 
     __slots__ = ()
-    __array_priority__ = 1000  # numpy defers `array * value` to our reflected operators
+    __array_priority__ = 1000
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """numpy's ufuncs on traced values: a ufunc that is a primitive (``np.exp(x)``,
+        ``np.maximum(x, 0)``, ``array * x``) applies it, so the result stays differentiable;
+        any other runs on the plain values, or is refused while a derivative is traced through it."""
+        if method == "__call__" and not kwargs:
+            prim = _UFUNC_PRIMS.get(ufunc)
+            if prim is not None:  # numpy only asks when a box is among the inputs
+                return bind(prim, inputs, _NO_PARAMS)
+        return _plain_ufunc(ufunc, method, inputs, kwargs)
 
     def __add__(self, o): return P.add(self, o)
     def __radd__(self, o): return P.add(o, self)
@@ -154,10 +200,19 @@ class ArrayOperators:
     def transpose(self, *axes):
         return transpose(self, (axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes) or None)
 
-    def sum(self, axis=None, keepdims=False): return sum(self, axis, keepdims)
-    def mean(self, axis=None, keepdims=False): return mean(self, axis, keepdims)
-    def max(self, axis=None, keepdims=False): return max(self, axis, keepdims)
-    def min(self, axis=None, keepdims=False): return min(self, axis, keepdims)
+    # dtype and out are accepted so that numpy's np.sum(x), np.mean(x), ... can call these
+    def sum(self, axis=None, keepdims=False, dtype=None, out=None):
+        return sum(_numpy_args(self, "sum", dtype, out), axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False, dtype=None, out=None):
+        return mean(_numpy_args(self, "mean", dtype, out), axis, keepdims)
+
+    def max(self, axis=None, keepdims=False, out=None):
+        return max(_numpy_args(self, "max", None, out), axis, keepdims)
+
+    def min(self, axis=None, keepdims=False, out=None):
+        return min(_numpy_args(self, "min", None, out), axis, keepdims)
+
     def astype(self, dtype): return astype(self, dtype)
     def exp(self): return P.exp(self)
     def log(self): return P.log(self)
