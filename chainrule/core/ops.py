@@ -154,7 +154,6 @@ class ArrayOperators:
     values): each operator applies the registry's primitive, so each mode gets them for free."""
 
     __slots__ = ()
-    __array_priority__ = 1000
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         """numpy's ufuncs on traced values: a ufunc that is a primitive (``np.exp(x)``,
