@@ -34,6 +34,8 @@ def backward(root: Tensor, gradient=None, *, retain_graph=None, create_graph=Fal
             gradient = _seed(data)
     else:
         gradient = gradient.data if isinstance(gradient, Tensor) and not create_graph else gradient
+        if not isinstance(gradient, Box):  # a list or a number: an array of the output's dtype
+            gradient = np.asarray(gradient, dtype=getattr(data, "dtype", None))
         if shape_of(gradient) != shape_of(data):
             raise GraphError(f"backward: gradient has shape {shape_of(gradient)} but the output has shape {root.shape}")
     _walk_recording(root, gradient, None, retain_graph, create_graph)

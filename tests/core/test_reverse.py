@@ -205,3 +205,15 @@ def test_random_compositions_match_central_differences(program, seed):
         return cr.sum(values[-1] * values[-1]) + cr.mean(values[-1])
 
     check_grads(f, x0, y0, order=2, modes=["reverse"], rtol=1e-4, atol=1e-6)
+
+
+def test_backward_takes_a_list_or_number_as_the_output_cotangent():
+    x = cr.tensor(np.array([1.0, 2.0], dtype=np.float32), requires_grad=True)
+    (x * x).backward(gradient=[1.0, 3.0])
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 12.0])
+    assert x.grad.dtype == np.float32
+    s = cr.tensor(2.0, requires_grad=True)
+    (s * s).backward(gradient=0.5, create_graph=True)
+    assert float(s.grad) == 2.0 and isinstance(s.grad.data, (np.ndarray, np.generic))
+    with pytest.raises(cr.GraphError, match=r"gradient has shape \(3,\) but the output has shape \(2,\)"):
+        (x * 2).backward(gradient=[1.0, 2.0, 3.0])
