@@ -31,32 +31,27 @@ def tanh_numpy():
     return step
 
 
-def tanh_chainrule():
-    x, w0, b0 = _tanh_data()
-    w = cr.tensor(w0, requires_grad=True)
-    b = cr.tensor(b0, requires_grad=True)
+def _tanh_step(lib, x, w, b):
+    """The step written once for chainrule and PyTorch (the same names: tensor, sum, tanh)."""
+    w = lib.tensor(w, requires_grad=True)
+    b = lib.tensor(b, requires_grad=True)
 
     def step():
         w.grad = b.grad = None
-        y = cr.sum(cr.tanh(x * w + b))
+        y = lib.sum(lib.tanh(x * w + b))
         y.backward()
         return y, w.grad, b.grad
     return step
+
+
+def tanh_chainrule():
+    return _tanh_step(cr, *_tanh_data())
 
 
 def tanh_torch():
     torch = peers.torch()
-    x0, w0, b0 = _tanh_data()
-    x = torch.from_numpy(x0)
-    w = torch.tensor(w0, requires_grad=True)
-    b = torch.tensor(b0, requires_grad=True)
-
-    def step():
-        w.grad = b.grad = None
-        y = torch.sum(torch.tanh(x * w + b))
-        y.backward()
-        return y, w.grad, b.grad
-    return step
+    x, w, b = _tanh_data()
+    return _tanh_step(torch, torch.from_numpy(x), w, b)
 
 
 def tanh_autograd():

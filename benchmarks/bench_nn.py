@@ -42,6 +42,20 @@ def _as_torch_linear(torch, net):
     return layers
 
 
+def _training_step(model, loss_fn, opt, X, y):
+    """One step of a chainrule or PyTorch model, loss and optimizer (the two share these names);
+    it returns the loss and the updated parameters, for the check against numpy."""
+    params = list(model.parameters())
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(model(X), y)
+        loss.backward()
+        opt.step()
+        return loss, params
+    return step
+
+
 def _transposed_view(params):
     # the numpy steps keep W as (in, out); show it as (out, in) like the modules, for the check
     return [p.T if p.ndim == 2 else p for p in params]
@@ -69,17 +83,7 @@ def big_numpy():
 def big_chainrule():
     X, y = _mnist_like()
     net = _net(SIZES, "relu", np.float32)
-    loss_fn = cr.nn.CrossEntropyLoss()
-    opt = cr.optim.SGD(net.parameters(), lr=LR)
-    params = net.parameters()
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(net(X), y)
-        loss.backward()
-        opt.step()
-        return loss, params
-    return step
+    return _training_step(net, cr.nn.CrossEntropyLoss(), cr.optim.SGD(net.parameters(), lr=LR), X, y)
 
 
 def big_torch():
@@ -88,18 +92,8 @@ def big_torch():
     net = _net(SIZES, "relu", np.float32)
     lins = _as_torch_linear(torch, net)
     model = torch.nn.Sequential(lins[0], torch.nn.ReLU(), lins[1], torch.nn.ReLU(), lins[2])
-    loss_fn = torch.nn.CrossEntropyLoss()
-    opt = torch.optim.SGD(model.parameters(), lr=LR)
-    X, y = torch.from_numpy(X0), torch.from_numpy(y0)
-    params = list(model.parameters())
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(X), y)
-        loss.backward()
-        opt.step()
-        return loss, params
-    return step
+    return _training_step(model, torch.nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=LR),
+                          torch.from_numpy(X0), torch.from_numpy(y0))
 
 
 # ---------------------------------------------------------------- (b) 2-16-16-1 tanh, float64
@@ -155,17 +149,7 @@ def small_numpy():
 def small_chainrule():
     X, y = _blobs()
     net = _net(SMALL, "tanh", np.float64)
-    loss_fn = cr.nn.BCEWithLogitsLoss()
-    opt = cr.optim.SGD(net.parameters(), lr=SMALL_LR)
-    params = net.parameters()
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(net(X), y)
-        loss.backward()
-        opt.step()
-        return loss, params
-    return step
+    return _training_step(net, cr.nn.BCEWithLogitsLoss(), cr.optim.SGD(net.parameters(), lr=SMALL_LR), X, y)
 
 
 def small_torch():
@@ -173,18 +157,8 @@ def small_torch():
     X0, y0 = _blobs()
     lins = _as_torch_linear(torch, _net(SMALL, "tanh", np.float64))
     model = torch.nn.Sequential(lins[0], torch.nn.Tanh(), lins[1], torch.nn.Tanh(), lins[2])
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    opt = torch.optim.SGD(model.parameters(), lr=SMALL_LR)
-    X, y = torch.from_numpy(X0), torch.from_numpy(y0)
-    params = list(model.parameters())
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(X), y)
-        loss.backward()
-        opt.step()
-        return loss, params
-    return step
+    return _training_step(model, torch.nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=SMALL_LR),
+                          torch.from_numpy(X0), torch.from_numpy(y0))
 
 
 def small_autograd():

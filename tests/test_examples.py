@@ -8,17 +8,7 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    """Small matrices gain nothing from BLAS threads; on a busy machine waiting threads only slow
-    the examples down (results do not change)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 def run_example(name, tmp_path, capsys):

@@ -290,7 +290,7 @@ def test_crash_while_saving_model_keeps_old_model(tmp_path, monkeypatch):
 
 def test_missing_folder(tmp_path):
     path = tmp_path / "no" / "such" / "f.bin"
-    with pytest.raises(FileNotFoundError, match=f"cannot write .*f.bin: folder .*such does not exist"):
+    with pytest.raises(FileNotFoundError, match="cannot write .*f.bin: folder .*such does not exist"):
         atomic_write(path, b"x")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         save_safetensors(path, {})

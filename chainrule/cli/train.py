@@ -337,8 +337,6 @@ def _figures(out, model, history, loss, classification, X, y, scaler, yte, pred,
     except ImportError:
         print('figures skipped: matplotlib is not installed (pip install "chainrule[viz]")', file=sys.stderr)
         return []
-    import numpy as np
-
     from chainrule import metrics as M
     from chainrule.nn.training import hidden_outputs, predict
     from chainrule.viz import nnplots

@@ -159,29 +159,6 @@ softplus = defprim("softplus", lambda x: np.logaddexp(0, x),
                    doc="log(1 + e^x), a primitive computed as logaddexp(0, x) so it never overflows; d/dx = sigmoid(x).")
 
 
-def _tie_share(x, other, g, strict):
-    # Where x wins, it gets all of g; at a tie each side gets half (as PyTorch's maximum does).
-    return where(strict(x, other), g, where(equal(x, other), multiply(g, 0.5), 0))
-
-
-maximum = defprim("maximum", np.maximum,
-                  (lambda g, ans, x, y: _tie_share(x, y, g, greater),
-                   lambda g, ans, x, y: _tie_share(y, x, g, greater)),
-                  (lambda t, ans, x, y: _tie_share(x, y, t, greater),
-                   lambda t, ans, x, y: _tie_share(y, x, t, greater)),
-                  sym=lambda sp, x, y: sp.Max(x, y), latex="\\max\\left({0}, {1}\\right)",
-                  elementwise=True, analytic=False,
-                  doc="Elementwise max; at a tie the derivative is split equally between x and y.")
-minimum = defprim("minimum", np.minimum,
-                  (lambda g, ans, x, y: _tie_share(x, y, g, less),
-                   lambda g, ans, x, y: _tie_share(y, x, g, less)),
-                  (lambda t, ans, x, y: _tie_share(x, y, t, less),
-                   lambda t, ans, x, y: _tie_share(y, x, t, less)),
-                  sym=lambda sp, x, y: sp.Min(x, y), latex="\\min\\left({0}, {1}\\right)",
-                  elementwise=True, analytic=False,
-                  doc="Elementwise min; at a tie the derivative is split equally between x and y.")
-
-
 def _where_impl(cond, x, y):
     return np.where(cond, x, y)
 
@@ -207,6 +184,24 @@ greater = _comparison("greater", np.greater, ">", lambda sp, x, y: x > y)
 greater_equal = _comparison("greater_equal", np.greater_equal, ">=", lambda sp, x, y: x >= y)
 less = _comparison("less", np.less, "<", lambda sp, x, y: x < y)
 less_equal = _comparison("less_equal", np.less_equal, "<=", lambda sp, x, y: x <= y)
+
+
+def _tie_share(x, other, g, strict):
+    # Where x wins, it gets all of g; at a tie each side gets half (as PyTorch's maximum does).
+    return where(strict(x, other), g, where(equal(x, other), multiply(g, 0.5), 0))
+
+
+def _extremum(name, impl, wins, sym, word):
+    # maximum and minimum: the winner of each pair gets the derivative, ties split it
+    return defprim(name, impl,
+                   (lambda g, ans, x, y: _tie_share(x, y, g, wins), lambda g, ans, x, y: _tie_share(y, x, g, wins)),
+                   (lambda t, ans, x, y: _tie_share(x, y, t, wins), lambda t, ans, x, y: _tie_share(y, x, t, wins)),
+                   sym=sym, latex=f"\\{word}\\left({{0}}, {{1}}\\right)", elementwise=True, analytic=False,
+                   doc=f"Elementwise {word}; at a tie the derivative is split equally between x and y.")
+
+
+maximum = _extremum("maximum", np.maximum, greater, lambda sp, x, y: sp.Max(x, y), "max")
+minimum = _extremum("minimum", np.minimum, less, lambda sp, x, y: sp.Min(x, y), "min")
 
 
 def _astype_impl(x, dtype):

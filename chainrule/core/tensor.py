@@ -10,7 +10,7 @@ import numpy as np
 from chainrule.core import primitives as P
 from chainrule.core.ops import ArrayOperators, concrete
 from chainrule.core.errors import AnomalyError, DTypeError, GraphError
-from chainrule.core.registry import _NO_PARAMS, _NUMBER_TYPES, _NUMPY_TYPES, STATE, Box, bind, shape_error
+from chainrule.core.registry import _NO_PARAMS, STATE, Box, bind, shape_error
 
 _PACKAGE_DIR = __file__.rsplit("core", 1)[0]
 

@@ -70,22 +70,7 @@ class Dual(Box, ArrayOperators):
             return ans
         batch = self._batch
         if batch is None:
-            jvps = prim.jvps
-            if prim.name in _JOINT:
-                t = _JOINT[prim.name](tangents, primals, params)
-            else:
-                t = None
-                i = -1
-                for ti in tangents:
-                    i += 1
-                    if ti is None:
-                        continue  # zero tangent: no work for constants
-                    c = jvps[i](ti, ans, *primals, **params)
-                    t = c if t is None else P.add(t, c)
-            if prim.elementwise and t is not None:
-                out_shape = shape_of(ans)
-                if shape_of(t) != out_shape:  # the contributions broadcast only among themselves
-                    t = P.broadcast_to(t, shape=out_shape)
+            t = _push(prim, tangents, ans, primals, params, shape_of(ans) if prim.elementwise else None)
         else:
             rule = _BATCHED.get(prim.name)
             if rule is not None:
@@ -94,14 +79,7 @@ class Dual(Box, ArrayOperators):
                 t = _batched_elementwise(prim, tangents, ans, primals, params, batch)
             else:
                 t = _batched_by_loop(prim, tangents, ans, primals, params, batch)
-        if t is None:
-            return ans
-        out = _object_new(Dual)
-        out.primal = ans
-        out.tangent = t
-        out._level = level
-        out._batch = batch
-        return out
+        return ans if t is None else make_dual(ans, t, level, batch)
 
     def _bind_unary(self, prim, params):
         # One argument, no batch: the common case of exp, relu, sum, ... without the lists.
@@ -111,12 +89,7 @@ class Dual(Box, ArrayOperators):
         ans = prim.op(x, **params) if params else prim.op(x)
         if not prim.differentiable:
             return ans
-        out = _object_new(Dual)
-        out.primal = ans
-        out.tangent = prim.jvps[0](self.tangent, ans, x, **params)
-        out._level = self._level
-        out._batch = None
-        return out
+        return make_dual(ans, prim.jvps[0](self.tangent, ans, x, **params), self._level)
 
     # -- conversion and display ----------------------------------------------
     shape = property(lambda self: shape_of(self.primal))
@@ -274,29 +247,31 @@ def _to_rank(t, x, nd, batch):
     return P.reshape(t, shape=(batch,) + (1,) * (nd - len(xs)) + xs)
 
 
+def _push(prim, tangents, ans, primals, params, out_shape=None):
+    """The output tangent of one primitive: its joint rule, or the sum of its forward rules'
+    contributions (None when every tangent is zero). Given ``out_shape`` (elementwise
+    primitives), it is broadcast to it: the contributions broadcast only among themselves."""
+    joint = _JOINT.get(prim.name)
+    if joint is not None:
+        t = joint(tangents, primals, params)
+    else:
+        t = None
+        jvps = prim.jvps
+        for i, ti in enumerate(tangents):
+            if ti is not None:  # a zero tangent (a constant) costs nothing
+                c = jvps[i](ti, ans, *primals, **params)
+                t = c if t is None else P.add(t, c)
+    if out_shape is not None and t is not None and shape_of(t) != out_shape:
+        t = P.broadcast_to(t, shape=out_shape)
+    return t
+
+
 def _batched_elementwise(prim, tangents, ans, primals, params, batch):
     # An elementwise rule treats the batch axis as one more broadcast axis once every tangent
     # has the output's rank (a (B, n) tangent against an (m, n) operand becomes (B, 1, n)).
-    jvps = prim.jvps
     nd = len(shape_of(ans))
-    joint = _JOINT.get(prim.name)
-    if joint is not None:
-        t = joint([None if ti is None else _to_rank(ti, x, nd, batch) for ti, x in zip(tangents, primals)],
-                  primals, params)
-    else:
-        t = None
-        i = -1
-        for ti in tangents:
-            i += 1
-            if ti is None:
-                continue
-            c = jvps[i](_to_rank(ti, primals[i], nd, batch), ans, *primals, **params)
-            t = c if t is None else P.add(t, c)
-    if t is not None:
-        out_shape = (batch,) + shape_of(ans)
-        if shape_of(t) != out_shape:
-            t = P.broadcast_to(t, shape=out_shape)
-    return t
+    ranked = [None if ti is None else _to_rank(ti, x, nd, batch) for ti, x in zip(tangents, primals)]
+    return _push(prim, ranked, ans, primals, params, (batch,) + shape_of(ans))
 
 
 def _batched_by_loop(prim, tangents, ans, primals, params, batch):

@@ -14,7 +14,7 @@ import numpy as np
 from chainrule.core.errors import AnomalyError, GraphError
 from chainrule.core.primitives import add, shape_of, unbroadcast
 from chainrule.core.registry import STATE, Box
-from chainrule.core.tensor import Tensor, _new, _object_new
+from chainrule.core.tensor import Tensor, _new
 
 
 def backward(root: Tensor, gradient=None, *, retain_graph=None, create_graph=False):
@@ -141,18 +141,6 @@ def _walk(root, gradient, found, retain_graph, create_graph):
             break
         node = pop(heap)[1]
         g = cots.pop(node)
-    if found is None and not create_graph:  # backward(): add to each leaf's .grad
-        for leaf, g in leaves.items():
-            level = leaf._level
-            if type(g) is Tensor and g._level == level:
-                g = g.data
-            old = leaf.grad
-            grad = _object_new(Tensor)
-            grad.data = g if old is None else old.data + g
-            if level:
-                grad._level = level
-            leaf.grad = grad
-        return
     for leaf, g in leaves.items():
         _deliver(leaf, g, found, create_graph)
 

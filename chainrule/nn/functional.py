@@ -60,6 +60,23 @@ def _dtype(x):
     return d.dtype if isinstance(d, np.ndarray) else P.dtype_of(d)
 
 
+def as_dtype(x, dtype, who, refusal):
+    """``x`` (Tensor, traced value, array or list) as numbers of ``dtype``, and its shape; an array
+    of anything but numbers is a DTypeError: ``who + refusal`` followed by its dtype (the message
+    is only built then: this runs on every training step)."""
+    if isinstance(x, Box):
+        if _dtype(x) != dtype:
+            x = P.astype(x, dtype=dtype)
+        return x, P.shape_of(x)
+    if type(x) is not np.ndarray:
+        x = np.asarray(x)
+    if x.dtype != dtype:
+        if x.dtype.kind not in "biuf":
+            raise DTypeError(f"{who}{refusal} dtype {x.dtype}")
+        x = x.astype(dtype)
+    return x, x.shape
+
+
 def _target_like(target, input, who):
     """``target`` in the input's dtype and shape. A target with as many entries as the input
     (labels (n,) for outputs (n, 1)) is reshaped; anything else is a ShapeError, because
@@ -67,18 +84,7 @@ def _target_like(target, input, who):
     dtype, shape = _dtype(input), P.shape_of(input)
     if dtype.kind != "f":
         dtype = np.dtype(np.float64)
-    if isinstance(target, Box):
-        if _dtype(target) != dtype:
-            target = P.astype(target, dtype=dtype)
-        tshape = P.shape_of(target)
-    else:
-        if type(target) is not np.ndarray:
-            target = np.asarray(target)
-        if target.dtype != dtype:
-            if target.dtype.kind not in "biuf":
-                raise DTypeError(f"{who}: targets must be numbers, got dtype {target.dtype}")
-            target = target.astype(dtype)
-        tshape = target.shape
+    target, tshape = as_dtype(target, dtype, who, ": targets must be numbers, got")
     if tshape != shape:
         if math.prod(tshape) != math.prod(shape):
             raise ShapeError(f"{who}: input has shape {shape} but target has shape {tshape}")

@@ -5,9 +5,8 @@ import numpy as np
 
 from chainrule.core import primitives as P
 from chainrule.core.errors import DTypeError, ShapeError
-from chainrule.core.registry import Box
-from chainrule.core.tensor import Tensor
 from chainrule.nn import init as _init
+from chainrule.nn.functional import as_dtype
 from chainrule.nn.module import Module, Parameter
 
 __all__ = ["Linear", "Sequential", "as_input", "float_dtype", "positive_int"]
@@ -33,19 +32,7 @@ def positive_int(value, what, who) -> int:
 def as_input(x, n_in, dtype, who):
     """A batch ``x`` (array, list or Tensor) checked to have ``n_in`` columns and cast to the
     model's dtype (a float32 model stays float32 whatever it is fed)."""
-    if isinstance(x, Box):
-        shape = P.shape_of(x)
-        d = x.data if isinstance(x, Tensor) else x
-        if (d.dtype if isinstance(d, np.ndarray) else P.dtype_of(d)) != dtype:
-            x = P.astype(x, dtype=dtype)
-    else:
-        if not isinstance(x, np.ndarray):
-            x = np.asarray(x)
-        if x.dtype != dtype:
-            if x.dtype.kind not in "biuf":
-                raise DTypeError(f"{who} expects numeric input, got X of dtype {x.dtype}")
-            x = x.astype(dtype)
-        shape = x.shape
+    x, shape = as_dtype(x, dtype, who, " expects numeric input, got X of")
     if not shape or shape[-1] != n_in:
         got = f"X of shape {shape}" if len(shape) != 2 else f"X with {shape[-1]} columns"
         raise ShapeError(f"{who} expects {n_in} input features, got {got}")

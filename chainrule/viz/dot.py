@@ -5,8 +5,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import numpy as np
-
 from chainrule.core.errors import ChainruleError
 from chainrule.serialization import atomic_write
 from chainrule.viz.tables import TEXT, fmt_value

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import chainrule as cr
 from chainrule.testing import check_grads
+from compositions import programs, run
 
 
 def quiz(x, z):
@@ -189,20 +190,15 @@ BINARY = [cr.add, cr.subtract, cr.multiply, lambda a, b: a / (b * b + 1)]
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, len(UNARY) - 1), st.integers(0, len(BINARY) - 1), st.integers(0, 5)),
-                min_size=1, max_size=6),
-       st.integers(0, 2 ** 32 - 1))
+@given(programs(len(UNARY), len(BINARY)), st.integers(0, 2 ** 32 - 1))
 def test_random_compositions_match_central_differences(program, seed):
     rng = np.random.default_rng(seed)
     x0 = rng.uniform(-1.5, 1.5, size=(3,))
     y0 = rng.uniform(-1.5, 1.5, size=(2, 1))
 
     def f(x, y):
-        values = [x, y]
-        for u, b, k in program:
-            a = values[k % len(values)]
-            values.append(BINARY[b](UNARY[u](a), values[-1]))
-        return cr.sum(values[-1] * values[-1]) + cr.mean(values[-1])
+        last = run(program, x, y, UNARY, BINARY)
+        return cr.sum(last * last) + cr.mean(last)
 
     check_grads(f, x0, y0, order=2, modes=["reverse"], rtol=1e-4, atol=1e-6)
 

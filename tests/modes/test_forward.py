@@ -13,6 +13,7 @@ from chainrule.core import primitives as P
 from chainrule.core.registry import Primitive
 from chainrule.modes.forward import Dual
 from chainrule.testing import check_grads
+from compositions import programs, run
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
 from test_primitives import CASES  # noqa: E402  (the registry's table of test cases, shared)
@@ -244,20 +245,14 @@ BINARY = [cr.add, cr.subtract, cr.multiply, lambda a, b: a / (b * b + 1), cr.max
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, len(UNARY) - 1), st.integers(0, len(BINARY) - 1), st.integers(0, 5)),
-                min_size=1, max_size=6),
-       st.integers(0, 2 ** 32 - 1))
+@given(programs(len(UNARY), len(BINARY)), st.integers(0, 2 ** 32 - 1))
 def test_random_compositions_forward_matches_reverse(program, seed):
     rng = np.random.default_rng(seed)
     x0 = rng.uniform(-1.5, 1.5, size=(3, 3))
     y0 = rng.uniform(-1.5, 1.5, size=(3,))
 
     def f(x, y):
-        values = [x, y]
-        for u, b, k in program:
-            a = values[k % len(values)]
-            values.append(BINARY[b](UNARY[u](a), values[-1]))
-        return values[-1] * 2.0
+        return run(program, x, y, UNARY, BINARY) * 2.0
 
     out = f(x0, y0)
     u = rng.standard_normal(np.shape(out))

@@ -17,17 +17,7 @@ import chainrule as cr  # noqa: E402
 from chainrule.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    """Small matrices gain nothing from BLAS threads, and on a busy 2-core machine threads that
-    wait for each other make both libraries many times slower (it changes no result)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 @pytest.mark.parametrize("seed", [0, 1])
