@@ -3,12 +3,18 @@
 Conventions of the rules (as in JAX's Autodidax): ``g`` is the output cotangent, ``t`` an input
 tangent, ``ans`` the output value; arrays are positional, parameters keyword. Rules only use the
 operations defined here, so they work on arrays, Tensors (double backward), Duals and symbols.
+Reverse rules write ``+ - *`` as Python operators: every kind of value maps them to these same
+primitives, and on arrays and numbers they skip a call (the cotangent of an output is never a
+list, where ``*`` would mean repetition). Division stays ``divide``: Python's ``1.0 / 0.0``
+raises where numpy gives inf.
 Reverse rules of broadcasting (``elementwise``) primitives return cotangents in the broadcast
 shape; reverse mode sums them back with :func:`unbroadcast`, the one place that undoes
 broadcasting.
 """
 from __future__ import annotations
 
+import builtins
+import math
 import operator
 
 import numpy as np
@@ -44,22 +50,22 @@ add = defprim("add", np.add, (lambda g, ans, x, y: g, lambda g, ans, x, y: g),
               sym=lambda sp, x, y: x + y, latex="{0} + {1}", display="+", elementwise=True,
               operator=operator.add, doc="x + y, elementwise with broadcasting.")
 subtract = defprim("subtract", np.subtract,
-                   (lambda g, ans, x, y: g, lambda g, ans, x, y: negative(g)),
+                   (lambda g, ans, x, y: g, lambda g, ans, x, y: -g),
                    (lambda t, ans, x, y: t, lambda t, ans, x, y: negative(t)),
                    sym=lambda sp, x, y: x - y, latex="{0} - {1}", display="-", elementwise=True,
                    operator=operator.sub, doc="x - y, elementwise with broadcasting.")
-negative = defprim("negative", np.negative, (lambda g, ans, x: negative(g),),
+negative = defprim("negative", np.negative, (lambda g, ans, x: -g,),
                    (lambda t, ans, x: negative(t),),
                    sym=lambda sp, x: -x, latex="-{0}", display="neg", elementwise=True,
                    operator=operator.neg, doc="-x.")
 multiply = defprim("multiply", np.multiply,
-                   (lambda g, ans, x, y: multiply(g, y), lambda g, ans, x, y: multiply(g, x)),
+                   (lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x),
                    (lambda t, ans, x, y: multiply(t, y), lambda t, ans, x, y: multiply(x, t)),
                    sym=lambda sp, x, y: x * y, latex="{0} \\cdot {1}", display="*",
                    elementwise=True, operator=operator.mul, doc="x * y, elementwise with broadcasting.")
 divide = defprim("divide", np.true_divide,
                  (lambda g, ans, x, y: divide(g, y),
-                  lambda g, ans, x, y: negative(divide(multiply(g, ans), y))),
+                  lambda g, ans, x, y: -divide(g * ans, y)),
                  (lambda t, ans, x, y: divide(t, y),
                   lambda t, ans, x, y: negative(divide(multiply(t, ans), y))),
                  sym=lambda sp, x, y: x / y, latex="\\frac{{{0}}}{{{1}}}", display="/",
@@ -88,36 +94,39 @@ power = defprim("power", np.power,
                 doc="x ** y; d/dx = y x^(y-1), d/dy = x^y log x (taken as 0 where x <= 0).")
 
 # ---------------------------------------------------------------- elementwise functions
-exp = defprim("exp", np.exp, (lambda g, ans, x: multiply(g, ans),), (lambda t, ans, x: multiply(t, ans),),
-              sym=lambda sp, x: sp.exp(x), latex="e^{{{0}}}", elementwise=True, doc="e^x; d/dx = e^x.")
+exp = defprim("exp", np.exp, (lambda g, ans, x: g * ans,), (lambda t, ans, x: multiply(t, ans),),
+              sym=lambda sp, x: sp.exp(x), latex="e^{{{0}}}", scalar=math.exp, elementwise=True,
+              doc="e^x; d/dx = e^x.")
 log = defprim("log", np.log, (lambda g, ans, x: divide(g, x),), (lambda t, ans, x: divide(t, x),),
-              sym=lambda sp, x: sp.log(x), latex="\\ln\\left({0}\\right)", elementwise=True,
+              sym=lambda sp, x: sp.log(x), latex="\\ln\\left({0}\\right)", scalar=math.log, elementwise=True,
               doc="Natural logarithm; d/dx = 1/x.")
-sin = defprim("sin", np.sin, (lambda g, ans, x: multiply(g, cos(x)),),
+sin = defprim("sin", np.sin, (lambda g, ans, x: g * cos(x),),
               (lambda t, ans, x: multiply(t, cos(x)),),
-              sym=lambda sp, x: sp.sin(x), latex="\\sin\\left({0}\\right)", elementwise=True,
+              sym=lambda sp, x: sp.sin(x), latex="\\sin\\left({0}\\right)", scalar=math.sin, elementwise=True,
               doc="sin x; d/dx = cos x.")
-cos = defprim("cos", np.cos, (lambda g, ans, x: negative(multiply(g, sin(x))),),
+cos = defprim("cos", np.cos, (lambda g, ans, x: -(g * sin(x)),),
               (lambda t, ans, x: negative(multiply(t, sin(x))),),
-              sym=lambda sp, x: sp.cos(x), latex="\\cos\\left({0}\\right)", elementwise=True,
+              sym=lambda sp, x: sp.cos(x), latex="\\cos\\left({0}\\right)", scalar=math.cos, elementwise=True,
               doc="cos x; d/dx = -sin x.")
 # g - (g ans) ans rather than g (1 - ans^2): three array operations are cheaper than a Python
 # scalar minus an array, which numpy promotes slowly.
-tanh = defprim("tanh", np.tanh, (lambda g, ans, x: subtract(g, multiply(multiply(g, ans), ans)),),
+tanh = defprim("tanh", np.tanh, (lambda g, ans, x: g - g * ans * ans,),
                (lambda t, ans, x: multiply(t, subtract(1, multiply(ans, ans))),),
-               sym=lambda sp, x: sp.tanh(x), latex="\\tanh\\left({0}\\right)", elementwise=True,
+               sym=lambda sp, x: sp.tanh(x), latex="\\tanh\\left({0}\\right)", scalar=math.tanh,
+               elementwise=True,
                doc="tanh x; d/dx = 1 - tanh(x)^2.")
-sqrt = defprim("sqrt", np.sqrt, (lambda g, ans, x: divide(g, multiply(2, ans)),),
+sqrt = defprim("sqrt", np.sqrt, (lambda g, ans, x: divide(g, 2 * ans),),
                (lambda t, ans, x: divide(t, multiply(2, ans)),),
-               sym=lambda sp, x: sp.sqrt(x), latex="\\sqrt{{{0}}}", elementwise=True,
+               sym=lambda sp, x: sp.sqrt(x), latex="\\sqrt{{{0}}}", scalar=math.sqrt, elementwise=True,
                doc="sqrt x; d/dx = 1 / (2 sqrt x).")
 sign = defprim("sign", np.sign, (None,), (None,), sym=lambda sp, x: sp.sign(x),
                latex="\\operatorname{{sign}}\\left({0}\\right)", elementwise=True,
                differentiable=False, analytic=False,
                doc="Sign of x (-1, 0 or 1); piecewise constant, so it carries no derivative.")
-abs = defprim("abs", np.abs, (lambda g, ans, x: multiply(g, sign(x)),),
+abs = defprim("abs", np.abs, (lambda g, ans, x: g * sign(x),),
               (lambda t, ans, x: multiply(t, sign(x)),),
-              sym=lambda sp, x: sp.Abs(x), latex="\\left|{0}\\right|", elementwise=True, analytic=False,
+              sym=lambda sp, x: sp.Abs(x), latex="\\left|{0}\\right|", scalar=builtins.abs, elementwise=True,
+              analytic=False,
               doc="|x|; d/dx = sign(x), so the subgradient at 0 is 0.")
 
 
@@ -132,7 +141,7 @@ def _relu_impl(x):
 
 # g times the mask x > 0 rather than where(x > 0, g, 0): numpy's where is eight times slower on
 # a random mask, and this is the hottest rule of a ReLU network (only an infinite g differs).
-relu = defprim("relu", _relu_impl, (lambda g, ans, x: multiply(g, greater(x, 0)),),
+relu = defprim("relu", _relu_impl, (lambda g, ans, x: g * greater(x, 0),),
                (lambda t, ans, x: multiply(t, greater(x, 0)),),
                sym=lambda sp, x: sp.Max(0, x), latex="\\operatorname{{relu}}\\left({0}\\right)",
                elementwise=True, analytic=False,
@@ -146,13 +155,13 @@ def _sigmoid_impl(x):
 
 
 sigmoid = defprim("sigmoid", _sigmoid_impl,
-                  (lambda g, ans, x: multiply(g, multiply(ans, subtract(1, ans))),),
+                  (lambda g, ans, x: g * (ans * (1 - ans)),),
                   (lambda t, ans, x: multiply(t, multiply(ans, subtract(1, ans))),),
                   sym=lambda sp, x: 1 / (1 + sp.exp(-x)), latex="\\sigma\\left({0}\\right)",
                   elementwise=True,
                   doc="1 / (1 + e^-x), a primitive so that it is stable for |x| = 1000; d/dx = s (1 - s).")
 softplus = defprim("softplus", lambda x: np.logaddexp(0, x),
-                   (lambda g, ans, x: multiply(g, sigmoid(x)),),
+                   (lambda g, ans, x: g * sigmoid(x),),
                    (lambda t, ans, x: multiply(t, sigmoid(x)),),
                    sym=lambda sp, x: sp.log(1 + sp.exp(x)), latex="\\operatorname{{softplus}}\\left({0}\\right)",
                    elementwise=True,

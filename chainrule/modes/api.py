@@ -24,6 +24,7 @@ from chainrule.core.tensor import Tensor, _new
 from chainrule.modes.forward import Dual, _as_tangent, check_primal, check_tangent, make_dual
 from chainrule.modes.pytree import LEAF, describe, flatten, leaf_paths, unflatten
 from chainrule.modes.reverse import grads_of
+from chainrule.modes import tape as T
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp"]
 
@@ -94,7 +95,8 @@ def _positions(name, nums, nargs):
 def _unbox(x, level):
     """The value of ``x`` one level down: a Tensor or Dual of ``level`` gives its primal value."""
     if isinstance(x, Tensor) and x._level == level:
-        return x.data
+        x = x.data
+        return _F64(x) if type(x) is float else x  # a value of the tape: a numpy scalar, as numpy gives
     if type(x) is Dual and x._level == level:
         return x.primal
     return x
@@ -140,10 +142,25 @@ def _like_input(c, p):
 
 
 # ---------------------------------------------------------------- reverse mode: vjp
+def _float_numbers(args, positions):
+    """The differentiated arguments as Python floats when each one is a float64 number (a Python
+    float, a numpy float64 or a 0-d float64 array), else None. Anomaly mode checks values as the
+    graph of Tensors records them, so it takes that path."""
+    numbers = []
+    for i in positions:
+        x = args[i]
+        tx = type(x)
+        if tx is float or tx is _F64 or (tx is np.ndarray and x.dtype == _F64 and x.ndim == 0):
+            numbers.append(float(x))
+        else:
+            return None
+    return None if STATE.anomaly else numbers
+
+
 class _Recording:
     """``f`` evaluated once at a fresh level on Tensors for the differentiated arguments."""
 
-    __slots__ = ("level", "inputs", "flat", "tensors", "out_leaves", "out_def", "out", "aux")
+    __slots__ = ("level", "inputs", "flat", "tensors", "tape", "out_leaves", "out_def", "out", "aux")
 
     def __init__(self, name, f, args, kwargs, positions, has_aux):
         level = self.level = new_level()
@@ -151,6 +168,14 @@ class _Recording:
         inputs = []  # per position: (leaves, treedef)
         tensors = []  # the Tensors of every differentiated leaf, in order
         flat = True  # every differentiated argument is one leaf
+        self.tape = None
+        numbers = _float_numbers(args, positions)
+        if numbers is not None:  # the lean path for work on numbers: Python floats on a tape
+            self.tape, tensors = T.trace(numbers, level)
+            for i, t in zip(positions, tensors):
+                inputs.append(((args[i],), LEAF))
+                args[i] = t
+            positions = ()
         for i in positions:
             x = args[i]
             tx = type(x)
@@ -195,13 +220,17 @@ class _Recording:
                                 f"got {_kind(out)}")
             out, aux = out
             self.aux = _unbox_tree(aux, level)
-        self.out_leaves, self.out_def = ((out,), LEAF) if type(out) is Tensor else flatten(out)
+        self.out_leaves, self.out_def = ((out,), LEAF) if isinstance(out, Tensor) else flatten(out)
         self.out = out
 
     def pull(self, cotangents, retain_graph):
         """The cotangent of every differentiated leaf (None where unreached), given one cotangent
         (or None: zero) per output leaf."""
         level = self.level
+        if self.tape is not None:
+            seeds = [(o._index, g) for o, g in zip(self.out_leaves, cotangents)
+                     if g is not None and type(o) is T.Traced and o._level == level]
+            return T.pull(self.tape, len(self.tensors), seeds)
         if len(cotangents) == 1:  # one output (grad): no sums
             o, g = self.out_leaves[0], cotangents[0]
             if g is None or not (isinstance(o, Tensor) and o._level == level):
@@ -223,6 +252,10 @@ class _Recording:
     def unpack(self, cots, single):
         """Cotangents of the leaves, reassembled into the arguments' structures."""
         level = self.level
+        if self.tape is not None:  # numbers: Python floats become numpy scalars, as numpy's arithmetic gives
+            results = [_F64(c) if type(c) is float else _like_input(_zeros_like(p) if c is None else c, p)
+                       for c, ((p,), _) in zip(cots, self.inputs)]
+            return results[0] if single else tuple(results)
         if self.flat:  # every argument is one leaf: no trees to rebuild
             results = []
             for c, (leaves, _) in zip(cots, self.inputs):
@@ -274,6 +307,8 @@ def _scalar_cotangent(name, rec):
     out = rec.out
     if isinstance(out, Tensor) and out._level == rec.level:
         data = out.data
+        if type(data) is float:
+            return 1.0  # a value of the tape
         dtype = getattr(data, "dtype", None)
         if getattr(data, "shape", None) == () and dtype is not None and dtype.kind == "f":
             return dtype.type(1)  # the common case, checked first (a numpy scalar is cheapest)

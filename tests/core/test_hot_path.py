@@ -32,10 +32,39 @@ def test_python_numbers_and_lists_still_go_through_numpy():
         warnings.simplefilter("ignore", RuntimeWarning)
         out = cr.divide(1.0, 0.0)  # Python's 1.0 / 0.0 would raise ZeroDivisionError
     assert out == np.inf and isinstance(out, np.floating)
-    assert type(cr.add(2.0, 3.0)) is np.float64
     np.testing.assert_array_equal(cr.multiply([1, 2], np.int64(3)), [3, 6])  # not list repetition
     np.testing.assert_array_equal(cr.tensor(2) * [1, 2], [2, 4])
     assert type(cr.negative(np.float32(2))) is np.float32
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("name", ["exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "negative"])
+def test_python_floats_take_math_with_numpys_edge_values(name):
+    """On a Python float, a primitive with a ``scalar`` form computes with math (a float back,
+    within an ulp of the ufunc); where math refuses, the ufunc's inf or nan comes back."""
+    prim = REGISTRY[name]
+    assert prim.scalar is not None
+    for x in [0.3, 2.0, -1.5, 7.25, 1e-300]:
+        got = prim.op(x)
+        if type(got) is float:
+            np.testing.assert_allclose(got, prim.impl(x), rtol=2e-16, atol=0)
+        else:  # math refused (log or sqrt of a negative number): numpy's nan
+            assert np.isnan(got) and np.isnan(prim.impl(x))
+    for x in [0.0, -0.0, 1000.0, -1000.0, np.inf, -np.inf, np.nan]:
+        np.testing.assert_array_equal(prim.op(float(x)), prim.impl(x))
+
+
+@pytest.mark.parametrize("name", ARITHMETIC)
+def test_python_float_arithmetic_is_numpys_bit_for_bit(name):
+    prim = REGISTRY[name]
+    rng = np.random.default_rng(1)
+    for x, y in zip(rng.standard_normal(20) * 1e3, rng.standard_normal(20)):
+        got = prim.op(float(x), float(y))
+        assert type(got) is float and got == prim.impl(x, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for x, y in [(1.0, 0.0), (-1.0, 0.0), (0.0, 0.0), (1e308, 1e308), (np.inf, np.inf), (2.0, 3)]:
+            np.testing.assert_array_equal(prim.op(x, y), prim.impl(x, y))
 
 
 def test_float32_stays_float32_through_the_scalar_seed():
