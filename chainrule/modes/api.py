@@ -142,21 +142,6 @@ def _like_input(c, p):
 
 
 # ---------------------------------------------------------------- reverse mode: vjp
-def _float_numbers(args, positions):
-    """The differentiated arguments as Python floats when each one is a float64 number (a Python
-    float, a numpy float64 or a 0-d float64 array), else None. Anomaly mode checks values as the
-    graph of Tensors records them, so it takes that path."""
-    numbers = []
-    for i in positions:
-        x = args[i]
-        tx = type(x)
-        if tx is float or tx is _F64 or (tx is np.ndarray and x.dtype == _F64 and x.ndim == 0):
-            numbers.append(float(x))
-        else:
-            return None
-    return None if STATE.anomaly else numbers
-
-
 class _Recording:
     """``f`` evaluated once at a fresh level on Tensors for the differentiated arguments."""
 
@@ -168,10 +153,12 @@ class _Recording:
         inputs = []  # per position: (leaves, treedef)
         tensors = []  # the Tensors of every differentiated leaf, in order
         flat = True  # every differentiated argument is one leaf
+        # The lean path for work on numbers: Python floats on a tape. Anomaly mode checks values
+        # as the graph of Tensors records them, so it takes that path.
+        traced = None if STATE.anomaly else T.trace(args, positions, level)
         self.tape = None
-        numbers = _float_numbers(args, positions)
-        if numbers is not None:  # the lean path for work on numbers: Python floats on a tape
-            self.tape, tensors = T.trace(numbers, level)
+        if traced is not None:
+            self.tape, tensors = traced
             for i, t in zip(positions, tensors):
                 inputs.append(((args[i],), LEAF))
                 args[i] = t

@@ -12,8 +12,10 @@ a Tensor) is simply computed with, which records the backward pass for that tran
 """
 from __future__ import annotations
 
+import numpy as np
+
 from chainrule.core.primitives import shape_of, unbroadcast
-from chainrule.core.registry import _NO_PARAMS, STATE, Box, bind
+from chainrule.core.registry import _FLOAT_ERRORS, _NO_PARAMS, REGISTRY, STATE, Box, bind
 from chainrule.core.tensor import Tensor, _new, _object_new
 
 
@@ -25,39 +27,34 @@ class Traced(Tensor):
     requires_grad = True
 
     def _binary(self, prim, a, b):
-        # Tensor's operators land here; the common case (one value of this tape and a number,
-        # or two values) is written out, anything else goes through the general _bind.
+        """``prim(a, b)`` with self among them, for operands other than a number or a value of
+        this tape (the operators below take those themselves)."""
         level = self._level
-        if type(a) is Traced and a._level == level:
-            av, ia = a.data, a._index
-        elif isinstance(a, Box):
-            return self._bind(prim, (a, b), _NO_PARAMS) if a._level <= level else bind(prim, (a, b), _NO_PARAMS)
-        else:
-            av, ia = a, None
-        if type(b) is Traced and b._level == level:
-            bv, ib = b.data, b._index
-        elif isinstance(b, Box):
-            return self._bind(prim, (a, b), _NO_PARAMS) if b._level <= level else bind(prim, (a, b), _NO_PARAMS)
-        else:
-            bv, ib = b, None
-        data = prim.op(av, bv)
-        if not (prim.differentiable and STATE.grad_enabled):
-            return data
-        tape = self._tape  # _record, written out: this is the hot path of scalar code
-        out = _object_new(Traced)
-        out.data = data
-        out._level = level
-        out._tape = tape
-        out._index = len(tape)
-        tape.append((prim, (ia, ib), (av, bv), data, _NO_PARAMS))
-        return out
+        for v in (a, b):
+            if isinstance(v, Box) and v._level > level:  # an inner transformation's value
+                return bind(prim, (a, b), _NO_PARAMS)
+        return self._bind(prim, (a, b), _NO_PARAMS)
 
     def _bind_unary(self, prim, params):
         x = self.data
-        data = prim.op(x, **params) if params else prim.op(x)
+        scalar = prim.scalar
+        if type(x) is float and scalar is not None and not params:
+            try:  # the registry's unary op would do the same, one call later
+                data = scalar(x)
+            except _FLOAT_ERRORS:
+                data = prim.impl(x)
+        else:
+            data = prim.op(x, **params) if params else prim.op(x)
         if not (prim.differentiable and STATE.grad_enabled):
             return data
-        return self._record(prim, (self._index,), (x,), data, params)
+        tape = self._tape
+        out = _object_new(Traced)
+        out.data = data
+        out._level = self._level
+        out._tape = tape
+        out._index = len(tape)
+        tape.append((prim, (self._index,), (x,), data, params))
+        return out
 
     def _bind(self, prim, args, params):
         """Any primitive: values of this tape are unboxed, anything else is a constant here."""
@@ -95,18 +92,77 @@ class Traced(Tensor):
                         "function returns; return it instead of calling .backward() on it")
 
 
-def trace(values, level):
-    """A tape and one Traced input per value, made at ``level``."""
-    tape = [None] * len(values)  # the inputs' entries: nothing to walk past
+def _operator(prim, reflected):
+    """The method of ``Traced`` for the operator of ``prim`` (``reflected``: ``other op self``):
+    the hot path of scalar code, so the float case is computed here, without further calls."""
+    fast = prim.operator
+
+    def method(self, other):
+        level = self._level
+        if type(other) is Traced and other._level == level:
+            y, j = other.data, other._index
+        elif isinstance(other, Box):
+            return self._binary(prim, other, self) if reflected else self._binary(prim, self, other)
+        else:
+            y, j = other, None  # a constant
+        if reflected:
+            args, parents = (y, self.data), (j, self._index)
+        else:
+            args, parents = (self.data, y), (self._index, j)
+        if fast is not None and type(y) is float and type(self.data) is float:
+            try:
+                data = fast(*args)
+            except _FLOAT_ERRORS:  # 1.0 / 0.0: numpy's inf
+                data = prim.impl(*args)
+        else:
+            data = prim.op(*args)
+        if not STATE.grad_enabled:
+            return data
+        tape = self._tape
+        out = _object_new(Traced)
+        out.data = data
+        out._level = level
+        out._tape = tape
+        out._index = len(tape)
+        tape.append((prim, parents, args, data, _NO_PARAMS))
+        return out
+
+    method.__name__ = f"__{'r' if reflected else ''}{_DUNDER[prim.name]}__"
+    return method
+
+
+_DUNDER = {"add": "add", "subtract": "sub", "multiply": "mul", "divide": "truediv", "power": "pow",
+           "matmul": "matmul"}
+for _name in _DUNDER:
+    for _reflected in (False, True):
+        _method = _operator(REGISTRY[_name], _reflected)
+        setattr(Traced, _method.__name__, _method)
+
+
+def trace(args, positions, level):
+    """``(tape, inputs)``: a tape and a Traced input at ``level`` for each argument at
+    ``positions``, when every one is a float64 number (a Python float, a numpy float64 or a 0-d
+    float64 array); None otherwise."""
+    tape = [None] * len(positions)  # the inputs' entries: nothing to walk past
     inputs = []
-    for i, v in enumerate(values):
+    for k, i in enumerate(positions):
+        x = args[i]
+        tx = type(x)
+        if tx is not float:
+            if not (tx is _F64 or (tx is np.ndarray and x.dtype is _F64_DTYPE and not x.shape)):
+                return None
+            x = float(x)
         t = _object_new(Traced)
-        t.data = v
+        t.data = x
         t._level = level
         t._tape = tape
-        t._index = i
+        t._index = k
         inputs.append(t)
     return tape, inputs
+
+
+_F64 = np.float64
+_F64_DTYPE = np.dtype(np.float64)
 
 
 def pull(tape, n_inputs, seeds):
@@ -127,13 +183,20 @@ def pull(tape, n_inputs, seeds):
         cots[i] = None  # done with it: a large cotangent is freed as the walk goes
         prim, parents, vals, ans, params = tape[i]
         rules = prim.vjps
-        if type(rules) is not tuple:
-            rules = rules.rules(len(parents))
+        n = len(parents)
+        if params or type(rules) is not tuple or n > 2:
+            edges = zip(parents, rules.rules(n) if type(rules) is not tuple else rules, vals)
+            cots_of = [(p, rule(g, ans, *vals, **params), v) for p, rule, v in edges if p is not None]
+        elif n == 1:  # unary: one rule, nothing broadcast
+            cots_of = ((parents[0], rules[0](g, ans, vals[0]), None),)
+        else:  # binary: the rules called directly (no argument packing)
+            x, y = vals
+            a, b = parents
+            cots_of = ((a, rules[0](g, ans, x, y), x),) if b is None else \
+                ((b, rules[1](g, ans, x, y), y),) if a is None else \
+                ((a, rules[0](g, ans, x, y), x), (b, rules[1](g, ans, x, y), y))
         broadcasts = prim.broadcasts
-        for p, rule, v in zip(parents, rules, vals):
-            if p is None:
-                continue  # a constant
-            gi = rule(g, ans, *vals, **params) if params else rule(g, ans, *vals)
+        for p, gi, v in cots_of:
             if broadcasts and type(gi) is not float:  # a float is the shape of every input it reaches
                 shape = shape_of(v)
                 if shape_of(gi) != shape:
