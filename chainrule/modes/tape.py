@@ -105,17 +105,18 @@ def _operator(prim, reflected):
             return self._binary(prim, other, self) if reflected else self._binary(prim, self, other)
         else:
             y, j = other, None  # a constant
+        x = self.data
         if reflected:
-            args, parents = (y, self.data), (j, self._index)
+            x, y, parents = y, x, (j, self._index)
         else:
-            args, parents = (self.data, y), (self._index, j)
-        if fast is not None and type(y) is float and type(self.data) is float:
+            parents = (self._index, j)
+        if fast is not None and type(x) is float and type(y) is float:
             try:
-                data = fast(*args)
+                data = fast(x, y)
             except _FLOAT_ERRORS:  # 1.0 / 0.0: numpy's inf
-                data = prim.impl(*args)
+                data = prim.impl(x, y)
         else:
-            data = prim.op(*args)
+            data = prim.op(x, y)
         if not STATE.grad_enabled:
             return data
         tape = self._tape
@@ -124,7 +125,7 @@ def _operator(prim, reflected):
         out._level = level
         out._tape = tape
         out._index = len(tape)
-        tape.append((prim, parents, args, data, _NO_PARAMS))
+        tape.append((prim, parents, (x, y), data, _NO_PARAMS))
         return out
 
     method.__name__ = f"__{'r' if reflected else ''}{_DUNDER[prim.name]}__"
@@ -184,23 +185,41 @@ def pull(tape, n_inputs, seeds):
         prim, parents, vals, ans, params = tape[i]
         rules = prim.vjps
         n = len(parents)
-        if params or type(rules) is not tuple or n > 2:
-            edges = zip(parents, rules.rules(n) if type(rules) is not tuple else rules, vals)
-            cots_of = [(p, rule(g, ans, *vals, **params), v) for p, rule, v in edges if p is not None]
-        elif n == 1:  # unary: one rule, nothing broadcast
-            cots_of = ((parents[0], rules[0](g, ans, vals[0]), None),)
-        else:  # binary: the rules called directly (no argument packing)
-            x, y = vals
-            a, b = parents
-            cots_of = ((a, rules[0](g, ans, x, y), x),) if b is None else \
-                ((b, rules[1](g, ans, x, y), y),) if a is None else \
-                ((a, rules[0](g, ans, x, y), x), (b, rules[1](g, ans, x, y), y))
-        broadcasts = prim.broadcasts
-        for p, gi, v in cots_of:
-            if broadcasts and type(gi) is not float:  # a float is the shape of every input it reaches
-                shape = shape_of(v)
-                if shape_of(gi) != shape:
-                    gi = unbroadcast(gi, shape)
+        if n == 1 and not params:  # unary: one rule, nothing broadcast
+            p = parents[0]
+            gi = rules[0](g, ans, vals[0])
             prev = cots[p]
             cots[p] = gi if prev is None else prev + gi
+        elif n == 2 and not params and type(rules) is tuple:  # binary, written out: no packing
+            x, y = vals
+            a, b = parents
+            if a is not None:
+                gi = rules[0](g, ans, x, y)
+                if type(gi) is not float and prim.broadcasts:  # a float has every input's shape
+                    gi = _fit(gi, x)
+                prev = cots[a]
+                cots[a] = gi if prev is None else prev + gi
+            if b is not None:
+                gi = rules[1](g, ans, x, y)
+                if type(gi) is not float and prim.broadcasts:
+                    gi = _fit(gi, y)
+                prev = cots[b]
+                cots[b] = gi if prev is None else prev + gi
+        else:
+            if type(rules) is not tuple:
+                rules = rules.rules(n)
+            for p, rule, v in zip(parents, rules, vals):
+                if p is not None:
+                    gi = rule(g, ans, *vals, **params)
+                    if prim.broadcasts:
+                        gi = _fit(gi, v)
+                    prev = cots[p]
+                    cots[p] = gi if prev is None else prev + gi
     return cots[:n_inputs]
+
+
+def _fit(g, v):
+    """The cotangent ``g`` of an elementwise primitive's argument ``v``, summed back to v's shape
+    where the argument was broadcast."""
+    shape = shape_of(v)
+    return g if shape_of(g) == shape else unbroadcast(g, shape)
