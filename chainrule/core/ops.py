@@ -32,11 +32,15 @@ def where(condition, x, y):
 
 def sum(x, axis=None, keepdims=False):
     r"""$\sum_i x_i$ over ``axis`` (None: every axis)."""
+    if axis is None and not keepdims:
+        return P.sum(x)  # the defaults: no parameters to pass along (a loss's sum, on the hot path)
     return P.sum(x, axis=_axis(axis), keepdims=keepdims)
 
 
 def mean(x, axis=None, keepdims=False):
     r"""$\frac1n \sum_i x_i$ over ``axis``."""
+    if axis is None and not keepdims:
+        return P.mean(x)
     return P.mean(x, axis=_axis(axis), keepdims=keepdims)
 
 
