@@ -141,8 +141,16 @@ def _walk(root, gradient, found, retain_graph, create_graph):
             break
         node = pop(heap)[1]
         g = cots.pop(node)
-    for leaf, g in leaves.items():
-        _deliver(leaf, g, found, create_graph)
+    if found is not None or create_graph:
+        for leaf, g in leaves.items():
+            _deliver(leaf, g, found, create_graph)
+        return
+    for leaf, g in leaves.items():  # backward(): _deliver's last lines, written out for each leaf
+        level = leaf._level
+        if type(g) is Tensor and g._level == level:
+            g = g.data
+        grad = leaf.grad
+        leaf.grad = _new(g if grad is None else grad.data + g, level)
 
 
 def _deliver(leaf, g, found, create_graph):

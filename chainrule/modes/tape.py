@@ -47,14 +47,7 @@ class Traced(Tensor):
             data = prim.op(x, **params) if params else prim.op(x)
         if not (prim.differentiable and STATE.grad_enabled):
             return data
-        tape = self._tape
-        out = _object_new(Traced)
-        out.data = data
-        out._level = self._level
-        out._tape = tape
-        out._index = len(tape)
-        tape.append((prim, (self._index,), (x,), data, params))
-        return out
+        return self._record(prim, (self._index,), (x,), data, params)
 
     def _bind(self, prim, args, params):
         """Any primitive: values of this tape are unboxed, anything else is a constant here."""
@@ -74,6 +67,7 @@ class Traced(Tensor):
         return self._record(prim, tuple(parents), tuple(vals), data, params)
 
     def _record(self, prim, parents, vals, data, params):
+        """A new value of this tape, the result of one more entry."""
         tape = self._tape
         out = _object_new(Traced)
         out.data = data
