@@ -4,8 +4,10 @@ A primitive is declared once, with everything each mode needs: ``impl`` evaluate
 ``vjps[i](g, ans, *args, **params)`` is its reverse rule for argument ``i`` (the cotangent of
 that argument given the output cotangent ``g``), ``jvps[i](t, ans, *args, **params)`` its
 forward rule (the output tangent contributed by the tangent ``t`` of argument ``i``), ``sym`` its
-symbolic form and ``latex`` / ``display`` how it is shown. Rules are written with chainrule's
-own operations, so they are differentiable themselves and work on every kind of value.
+symbolic form and ``latex`` / ``display`` how it is shown; ``operator`` and ``scalar`` are the
+same function on numbers (Python's operator, math's function), which cost far less than a
+ufunc. Rules are written with chainrule's own operations, so they are differentiable themselves
+and work on every kind of value.
 
 Values that a mode traces (Tensor for reverse mode, Dual for forward mode, symbolic values) are
 *boxes*. Calling a primitive's operation on plain arrays goes straight to ``impl``; when any

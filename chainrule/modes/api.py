@@ -1,8 +1,9 @@
 """The functional API: grad, value_and_grad, vjp, jvp, jacobian, hessian and hvp.
 
 Everything is built on two core functions: :func:`vjp` (reverse mode: record ``f`` at a fresh
-level, then walk the graph back from an output cotangent) and :func:`jvp` (forward mode: push
-Duals of a fresh level through ``f``). Fresh levels are what make nesting safe: ``grad`` of
+level, then walk the graph back from an output cotangent; at float numbers the record is a tape,
+see :mod:`chainrule.modes.tape`) and :func:`jvp` (forward mode: push Duals of a fresh level
+through ``f``). Fresh levels are what make nesting safe: ``grad`` of
 ``grad``, ``jvp`` of ``grad`` (a Hessian by forward over reverse) or ``grad`` of ``jvp`` never
 confuse the perturbation of one transformation with another's.
 
