@@ -216,8 +216,10 @@ class _Recording:
         (or None: zero) per output leaf."""
         level = self.level
         if self.tape is not None:
-            seeds = [(o._index, g) for o, g in zip(self.out_leaves, cotangents)
-                     if g is not None and type(o) is T.Traced and o._level == level]
+            seeds = []  # a loop, not a comprehension: this runs once per gradient of a few numbers
+            for o, g in zip(self.out_leaves, cotangents):
+                if g is not None and type(o) is T.Traced and o._level == level:
+                    seeds.append((o._index, g))
             return T.pull(self.tape, len(self.tensors), seeds)
         if len(cotangents) == 1:  # one output (grad): no sums
             o, g = self.out_leaves[0], cotangents[0]
@@ -241,8 +243,9 @@ class _Recording:
         """Cotangents of the leaves, reassembled into the arguments' structures."""
         level = self.level
         if self.tape is not None:  # numbers: Python floats become numpy scalars, as numpy's arithmetic gives
-            results = [_F64(c) if type(c) is float else _like_input(_zeros_like(p) if c is None else c, p)
-                       for c, ((p,), _) in zip(cots, self.inputs)]
+            results = []
+            for c, ((p,), _) in zip(cots, self.inputs):
+                results.append(_F64(c) if type(c) is float else _like_input(_zeros_like(p) if c is None else c, p))
             return results[0] if single else tuple(results)
         if self.flat:  # every argument is one leaf: no trees to rebuild
             results = []
