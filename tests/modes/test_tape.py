@@ -5,6 +5,9 @@ import warnings
 
 import numpy as np
 import pytest
+from compositions import programs, run
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import chainrule as cr
 from chainrule.modes.tape import Traced
@@ -121,3 +124,19 @@ def test_anomaly_mode_takes_the_graph_and_names_the_operation():
         warnings.simplefilter("ignore", RuntimeWarning)
         with pytest.raises(cr.AnomalyError, match="log"):
             cr.grad(lambda x: cr.log(x - 1.0))(1.0)
+
+
+UNARY = [cr.tanh, cr.sin, cr.cos, cr.sigmoid, cr.abs, cr.relu, lambda v: cr.exp(v * 0.3),
+         lambda v: cr.log(v * v + 1), lambda v: cr.sqrt(v * v + 0.5), lambda v: -v, lambda v: v ** 3]
+BINARY = [cr.add, cr.subtract, cr.multiply, lambda a, b: a / (b * b + 1), lambda a, b: 2.0 - a * b,
+          cr.maximum]
+
+
+@settings(max_examples=60, deadline=None)
+@given(programs(len(UNARY), len(BINARY)), st.floats(-2, 2), st.floats(-2, 2))
+def test_random_compositions_on_the_tape_match_the_graph(program, x, y):
+    def f(a, b):
+        return run(program, a, b, UNARY, BINARY)
+
+    got = cr.grad(f, argnums=(0, 1))(x, y)
+    np.testing.assert_allclose(got, _by_graph(f, x, y, argnums=(0, 1)), rtol=1e-12, atol=1e-12)
