@@ -94,13 +94,15 @@ def _positions(name, nums, nargs):
 
 
 def _unbox(x, level):
-    """The value of ``x`` one level down: a Tensor or Dual of ``level`` gives its primal value."""
+    """The value of ``x`` one level down: a Tensor or Dual of ``level`` gives its primal value, a
+    Python float (the tape's values, math's results) as a numpy scalar, as numpy's own gives."""
     if isinstance(x, Tensor) and x._level == level:
         x = x.data
-        return _F64(x) if type(x) is float else x  # a value of the tape: a numpy scalar, as numpy gives
-    if type(x) is Dual and x._level == level:
-        return x.primal
-    return x
+    elif type(x) is Dual and x._level == level:
+        x = x.primal
+    else:
+        return x
+    return _F64(x) if type(x) is float else x
 
 
 def _records_below(v):
@@ -466,7 +468,7 @@ def jvp(f, primals, tangents, *, batched=False):
     lead = (batch,) if batched else ()
     for o in out_leaves:
         if type(o) is Dual and o._level == level:
-            po.append(o.primal)
+            po.append(_unbox(o, level))
             to.append(o.tangent)
         else:  # does not depend on the inputs: a zero tangent
             po.append(o)

@@ -58,6 +58,8 @@ def test_the_function_sees_traced_tensors_and_the_value_comes_back_as_numpy():
     assert issubclass(Traced, cr.Tensor)  # isinstance(x, cr.Tensor) holds inside f, as before
     assert type(value) is np.float64 and value == 9.0
     assert type(g) is np.float64 and g == 6.0
+    out, tangent = cr.jvp(lambda x: cr.sin(x) * x, (2.0,), (1.0,))  # math inside, numpy scalars out
+    assert type(out) is np.float64 and type(tangent) is np.float64
 
 
 def test_arrays_inside_a_function_of_numbers_are_summed_back():
