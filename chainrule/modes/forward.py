@@ -402,8 +402,10 @@ def _is_identity(t):
 
 
 def _fresh(x):
-    # A tangent must not share memory with a primal (a user may change either in place).
-    return np.array(x, order="C") if isinstance(x, np.ndarray) else x
+    # A tangent must not share memory with a primal (a user may change either in place). The
+    # copy keeps x's layout: for a Jacobian's x^T that is a plain copy of x's memory, a third of
+    # the time of a transposing one.
+    return np.array(x, order="K") if isinstance(x, np.ndarray) else x
 
 
 def _join_batched(op):
