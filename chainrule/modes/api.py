@@ -22,10 +22,10 @@ from chainrule.core.errors import DTypeError, ShapeError
 from chainrule.core.primitives import dtype_of, shape_of
 from chainrule.core.registry import STATE, Box, new_level
 from chainrule.core.tensor import Tensor, _new
+from chainrule.modes import tape as T
 from chainrule.modes.forward import Dual, _as_tangent, check_primal, check_tangent, make_dual
 from chainrule.modes.pytree import LEAF, describe, flatten, leaf_paths, unflatten
 from chainrule.modes.reverse import grads_of
-from chainrule.modes import tape as T
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp"]
 
@@ -146,7 +146,8 @@ def _like_input(c, p):
 
 # ---------------------------------------------------------------- reverse mode: vjp
 class _Recording:
-    """``f`` evaluated once at a fresh level on Tensors for the differentiated arguments."""
+    """``f`` evaluated once at a fresh level on Tensors for the differentiated arguments, or on
+    the Traced values of a tape when every one is a float64 number."""
 
     __slots__ = ("level", "inputs", "flat", "tensors", "tape", "out_leaves", "out_def", "out", "aux")
 
@@ -244,10 +245,12 @@ class _Recording:
     def unpack(self, cots, single):
         """Cotangents of the leaves, reassembled into the arguments' structures."""
         level = self.level
-        if self.tape is not None:  # numbers: Python floats become numpy scalars, as numpy's arithmetic gives
+        if self.tape is not None:  # numbers: a Python float becomes a numpy scalar, as numpy gives
             results = []
             for c, ((p,), _) in zip(cots, self.inputs):
-                results.append(_F64(c) if type(c) is float else _like_input(_zeros_like(p) if c is None else c, p))
+                if type(c) is not float:
+                    c = _like_input(_zeros_like(p) if c is None else c, p)
+                results.append(_F64(c) if type(c) is float else c)
             return results[0] if single else tuple(results)
         if self.flat:  # every argument is one leaf: no trees to rebuild
             results = []
