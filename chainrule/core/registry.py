@@ -187,7 +187,7 @@ def _make_op(prim: Primitive):
     def binary_fast(x, y):
         tx = type(x)
         ty = type(y)
-        if tx is float and ty is float:
+        if (tx is float and ty in _PYTHON_NUMBERS) or (ty is float and tx in _PYTHON_NUMBERS):
             try:  # Python's float arithmetic: numpy's numbers at a third of the cost
                 return fast(x, y)
             except _FLOAT_ERRORS:  # 1.0 / 0.0: numpy's inf
@@ -197,11 +197,6 @@ def _make_op(prim: Primitive):
                 return fast(x, y)
             except (ValueError, IndexError, TypeError) as err:
                 raise shape_error(prim, (x, y), {}, err) from None
-        if (tx is float and ty in _PYTHON_NUMBERS) or (ty is float and tx in _PYTHON_NUMBERS):
-            try:
-                return fast(x, y)
-            except _FLOAT_ERRORS:
-                pass
         return binary(x, y)
 
     arity = _arity(prim.vjps)
