@@ -104,6 +104,19 @@ def mlp_data(dtype=np.float32, seed=0):
     return X, y, params
 
 
+def _numpy_forward(X, W1, b1, W2, b2, W3, b3):
+    """The network's forward pass by hand: (z1, h1, z2, h2, z3), biases added in place."""
+    z1 = X @ W1
+    z1 += b1
+    h1 = np.maximum(z1, 0)
+    z2 = h1 @ W2
+    z2 += b2
+    h2 = np.maximum(z2, 0)
+    z3 = h2 @ W3
+    z3 += b3
+    return z1, h1, z2, h2, z3
+
+
 def mlp_numpy_step_fn(X, y, params, lr=LR):
     """One SGD step by hand: forward, softmax cross-entropy, backward, in-place update.
     ``params`` are (W1, b1, W2, b2, W3, b3) with W of shape (in, out); returns the loss and the
@@ -113,14 +126,7 @@ def mlp_numpy_step_fn(X, y, params, lr=LR):
     n = len(y)
 
     def step():
-        z1 = X @ W1
-        z1 += b1
-        h1 = np.maximum(z1, 0)
-        z2 = h1 @ W2
-        z2 += b2
-        h2 = np.maximum(z2, 0)
-        z3 = h2 @ W3
-        z3 += b3
+        z1, h1, z2, h2, z3 = _numpy_forward(X, W1, b1, W2, b2, W3, b3)
         # loss = mean(logsumexp(z3) - z3[y]); dloss/dz3 = (softmax(z3) - onehot(y)) / n
         m = z3.max(axis=1, keepdims=True)
         e = np.exp(z3 - m)
@@ -196,15 +202,7 @@ def infer_numpy():
     X, _, (W1, b1, W2, b2, W3, b3) = mlp_data()
 
     def step():
-        z1 = X @ W1
-        z1 += b1
-        h1 = np.maximum(z1, 0)
-        z2 = h1 @ W2
-        z2 += b2
-        h2 = np.maximum(z2, 0)
-        z3 = h2 @ W3
-        z3 += b3
-        return z3
+        return _numpy_forward(X, W1, b1, W2, b2, W3, b3)[-1]
     return step
 
 

@@ -42,6 +42,18 @@ def _as_torch_linear(torch, net):
     return layers
 
 
+def _torch_step(net, activation, loss, lr, X, y):
+    """The same network (its weights copied), loss and SGD step in PyTorch; ``activation`` and
+    ``loss`` name torch.nn classes."""
+    torch = peers.torch()
+    layers = []
+    for lin in _as_torch_linear(torch, net):
+        layers += [lin, getattr(torch.nn, activation)()]
+    model = torch.nn.Sequential(*layers[:-1])  # no activation after the output layer
+    return _training_step(model, getattr(torch.nn, loss)(), torch.optim.SGD(model.parameters(), lr=lr),
+                          torch.from_numpy(X), torch.from_numpy(y))
+
+
 def _training_step(model, loss_fn, opt, X, y):
     """One step of a chainrule or PyTorch model, loss and optimizer (the two share these names);
     it returns the loss and the updated parameters, for the check against numpy."""
@@ -87,13 +99,8 @@ def big_chainrule():
 
 
 def big_torch():
-    torch = peers.torch()
-    X0, y0 = _mnist_like()
-    net = _net(SIZES, "relu", np.float32)
-    lins = _as_torch_linear(torch, net)
-    model = torch.nn.Sequential(lins[0], torch.nn.ReLU(), lins[1], torch.nn.ReLU(), lins[2])
-    return _training_step(model, torch.nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=LR),
-                          torch.from_numpy(X0), torch.from_numpy(y0))
+    X, y = _mnist_like()
+    return _torch_step(_net(SIZES, "relu", np.float32), "ReLU", "CrossEntropyLoss", LR, X, y)
 
 
 # ---------------------------------------------------------------- (b) 2-16-16-1 tanh, float64
@@ -153,12 +160,8 @@ def small_chainrule():
 
 
 def small_torch():
-    torch = peers.torch()
-    X0, y0 = _blobs()
-    lins = _as_torch_linear(torch, _net(SMALL, "tanh", np.float64))
-    model = torch.nn.Sequential(lins[0], torch.nn.Tanh(), lins[1], torch.nn.Tanh(), lins[2])
-    return _training_step(model, torch.nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=SMALL_LR),
-                          torch.from_numpy(X0), torch.from_numpy(y0))
+    X, y = _blobs()
+    return _torch_step(_net(SMALL, "tanh", np.float64), "Tanh", "BCEWithLogitsLoss", SMALL_LR, X, y)
 
 
 def small_autograd():
