@@ -103,14 +103,8 @@ class Dual(Box, ArrayOperators):
         batch = f", batch={self._batch}" if self._batch is not None else ""
         return f"Dual(primal={show(self.primal)}, tangent={show(self.tangent)}{batch})"
 
-    def __float__(self):
-        return float(self.primal)
-
-    def __int__(self):
-        return int(self.primal)
-
-    def __bool__(self):
-        return bool(self.primal)
+    # float(), bool(), np.asarray(), ... come from ArrayOperators: on a Dual they refuse, since
+    # the tangent would be lost; ``cr.stop_gradient(d)`` or ``d.primal`` take the value on purpose.
 
     def __len__(self):
         shape = shape_of(self.primal)
