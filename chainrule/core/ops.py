@@ -33,8 +33,8 @@ def _axis(axis):
 
 def where(condition, x, y):
     """``x`` where ``condition`` else ``y`` (broadcasting); the condition is not differentiated
-    (it is piecewise constant), so its plain value is taken."""
-    if isinstance(condition, Box):
+    (it is piecewise constant), so a Tensor's plain value is taken."""
+    if hasattr(condition, "requires_grad"):
         condition = concrete(condition)
     return P.where(condition, x, y)
 
@@ -235,7 +235,11 @@ def _plain_tree(tree):
         return type(tree)(_plain_tree(v) for v in tree)
     if type(tree) is dict:
         return {k: _plain_tree(v) for k, v in tree.items()}
-    return concrete(tree) if isinstance(tree, Box) else tree
+    if isinstance(tree, Box):
+        if not hasattr(tree, "data") and not hasattr(tree, "primal"):  # a symbolic value: no number
+            raise _conversion_error(tree, "a numpy function")
+        return concrete(tree)
+    return tree
 
 
 def _plain_function(func, args, kwargs):
