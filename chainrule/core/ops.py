@@ -159,8 +159,10 @@ def _conversion_error(x, what):
             f"{what} of a Tensor that requires grad would detach it from the graph without a word; use "
             "t.detach().numpy() (or t.numpy()) for its value, cr.stack([...]) to make one Tensor of several, "
             "or chainrule's functions (cr.sum, cr.exp, ...) to keep its gradient")
-    kind = ("a symbolic value" if not hasattr(x, "requires_grad") and not hasattr(x, "primal") else
-            "a Dual (forward mode)" if hasattr(x, "primal") else "a value traced by cr.grad (reverse mode)")
+    if not hasattr(x, "requires_grad") and not hasattr(x, "primal"):
+        return ConcretizationError(f"{what} of a symbolic value: it has no number; keep it symbolic with "
+                                   "chainrule's functions (cr.exp, cr.sin, cr.where instead of `if`, ...)")
+    kind = "a Dual (forward mode)" if hasattr(x, "primal") else "a value traced by cr.grad (reverse mode)"
     return ConcretizationError(
         f"{what} of {kind} inside a function being differentiated would lose its derivative without a word "
         "(math.* functions call float()); use chainrule's functions (cr.exp, cr.sin, cr.where instead of `if` "
@@ -714,6 +716,11 @@ def _np_vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
         raise TypeError(f"numpy.linalg.vector_norm: ord={ord!r} has no derivative rule in chainrule; ord=2 is supported")
     x = _arr(x)
     return sqrt(sum(multiply(x, x), axis, keepdims))
+
+
+@implements(getattr(np, "astype", None))
+def _np_astype(x, dtype, /, *, copy=True, device=None):
+    return astype(x, dtype)
 
 
 # ufuncs without a primitive, composed from primitives (exactly: no loss of precision)

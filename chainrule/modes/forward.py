@@ -104,7 +104,11 @@ class Dual(Box, ArrayOperators):
         return f"Dual(primal={show(self.primal)}, tangent={show(self.tangent)}{batch})"
 
     # float(), bool(), np.asarray(), ... come from ArrayOperators: on a Dual they refuse, since
-    # the tangent would be lost; ``cr.stop_gradient(d)`` or ``d.primal`` take the value on purpose.
+    # the tangent would be lost; ``d.detach()`` or ``cr.stop_gradient(d)`` take the value on purpose.
+    def detach(self):
+        """The primal without this Dual's tangent (as Tensor.detach: one level)."""
+        return self.primal
+
 
     def __len__(self):
         shape = shape_of(self.primal)

@@ -266,7 +266,7 @@ def _trace(f, what):
     inputs = [graph.symbol(n) for n in names]
     try:
         out = f(*inputs)
-    except (SymbolicError, ImportError):
+    except (SymbolicError, ImportError, ConcretizationError):
         raise
     except (TypeError, AttributeError, ValueError) as err:
         raise SymbolicError(f"symbolic.{what}: tracing {getattr(f, '__name__', 'f')} on symbols failed ({err}); "
