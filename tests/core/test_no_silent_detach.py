@@ -3,6 +3,7 @@ differentiable or are refused, conversions (float, bool, np.asarray, math.*) are
 a transformation, lists of traced values are stacked. The sweep runs every public numpy function
 (listed from numpy itself) on every kind of traced value."""
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -139,7 +140,7 @@ def test_values_without_a_derivative_convert_freely():
         return x * x if x > 0 else -x
 
     assert cr.grad(f)(2.0) == 4.0
-    assert cr.grad(lambda x: cr.sum(x * x) if x[0] > 0 else 0.0)(X * -1 + 1) is not None
+    np.testing.assert_allclose(cr.grad(lambda x: cr.sum(x * x) if x[0] > 0 else 0.0)(1 - X), 2 * (1 - X))
     assert cr.jvp(f, (2.0,), (1.0,))[1] == 4.0
 
 
@@ -345,7 +346,9 @@ UNINITIALISED = {"np.empty_like"}  # its values are whatever memory held: nothin
 
 
 def test_every_numpy_function_is_differentiable_or_refused():
-    outcomes, failures = _sweep()
+    with warnings.catch_warnings():  # numpy's own warnings about odd calls (cov of one row, ...)
+        warnings.simplefilter("ignore")
+        outcomes, failures = _sweep()
     assert not failures, "\n".join(failures)
     counts = {k: sum(1 for o in outcomes.values() if k in o) for k in ("differentiable", "raised", "constant")}
     print(f"numpy sweep: {len(outcomes)} of {len(FUNCTIONS)} functions called; with some kind of traced "
