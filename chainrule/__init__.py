@@ -7,12 +7,14 @@
 >>> round(float(x.grad), 6)   # (1 + x) e^x
 22.167168
 """
-from chainrule.core.errors import AnomalyError, ChainruleError, DTypeError, GraphError, ShapeError
+from chainrule.core.errors import (
+    AnomalyError, ChainruleError, ConcretizationError, DTypeError, GraphError, ShapeError,
+)
 from chainrule.core.ops import (
     abs, add, astype, broadcast_to, concatenate, cos, divide, equal, exp, greater, greater_equal,
     less, less_equal, log, log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum,
     multiply, negative, not_equal, power, relu, reshape, sigmoid, sign, sin, softmax, softplus,
-    sqrt, square, stack, subtract, sum, swapaxes, tanh, transpose, where,
+    sqrt, square, stack, stop_gradient, subtract, sum, swapaxes, tanh, transpose, where,
 )
 from chainrule.core.registry import REGISTRY
 from chainrule.core.tensor import (

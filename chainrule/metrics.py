@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.core.errors import ShapeError
+from chainrule.core.ops import stop_gradient
 
 __all__ = [
     "accuracy", "error_rate", "confusion_matrix", "mean_squared_error", "mean_absolute_error",
@@ -12,7 +13,8 @@ __all__ = [
 
 
 def _pair(name, y_true, y_pred):
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    # a score is not differentiated: the values of predictions that require grad are taken on purpose
+    y_true, y_pred = np.asarray(stop_gradient(y_true)), np.asarray(stop_gradient(y_pred))
     if len(y_true.shape) == 0 or len(y_pred.shape) == 0:
         raise ShapeError(f"{name}: y_true and y_pred must be arrays of examples, got shapes "
                          f"{y_true.shape} and {y_pred.shape}")

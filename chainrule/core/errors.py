@@ -19,3 +19,9 @@ class GraphError(ChainruleError, RuntimeError):
 
 class AnomalyError(ChainruleError, FloatingPointError):
     """A value or cotangent became NaN or inf while `detect_anomaly()` was on."""
+
+
+class ConcretizationError(ChainruleError, TypeError):
+    """A value that carries a derivative asked to become a plain number or array (``float(x)``,
+    ``np.asarray(x)``, ``math.sin(x)``, a numpy function without a derivative rule): its
+    derivative would be lost without a word."""

@@ -2,13 +2,21 @@
 
 Each accepts Tensors, arrays and Python scalars alike: with a Tensor (or another traced value)
 among the arguments the result is traced; on plain arrays it is exactly numpy's result.
+
+It also holds the rule that a value carrying a derivative never silently becomes a plain one:
+``ArrayOperators`` routes numpy's functions (``__array_ufunc__``, ``__array_function__``) to
+chainrule through one table, :data:`NUMPY_FUNCTIONS`, refuses the others while a derivative is
+taken, and refuses ``float()``, ``np.asarray()``, ... on such a value (``ConcretizationError``).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from chainrule.core import primitives as P
-from chainrule.core.registry import _NO_PARAMS, REGISTRY, STATE, bind
+import builtins
+
+from chainrule.core.errors import ConcretizationError, ShapeError
+from chainrule.core.registry import _NO_PARAMS, REGISTRY, STATE, Box, bind, stack_sequence
 
 # Elementwise primitives take no parameters: the operation is the public function itself.
 add, subtract, negative, multiply, divide, power = P.add, P.subtract, P.negative, P.multiply, P.divide, P.power
@@ -24,9 +32,10 @@ def _axis(axis):
 
 
 def where(condition, x, y):
-    """``x`` where ``condition`` else ``y`` (broadcasting); the condition is not differentiated."""
-    if hasattr(condition, "data") and not isinstance(condition, np.ndarray):
-        condition = np.asarray(condition)
+    """``x`` where ``condition`` else ``y`` (broadcasting); the condition is not differentiated
+    (it is piecewise constant), so a Tensor's plain value is taken."""
+    if hasattr(condition, "requires_grad"):
+        condition = concrete(condition)
     return P.where(condition, x, y)
 
 
@@ -129,14 +138,66 @@ def _numpy_args(x, what, dtype, out):
 _UFUNC_PRIMS = {p.impl: p for p in REGISTRY.values() if isinstance(p.impl, np.ufunc)}
 
 
-def _traced(v):
+def _traced(v, eager=True):
     """True for a value through which a derivative is being taken now: a Tensor that requires a
-    gradient while gradients are recorded, or any other box (Dual, symbolic value)."""
-    if not isinstance(v, ArrayOperators):
-        return False
-    if hasattr(v, "requires_grad"):
-        return v.requires_grad and STATE.grad_enabled
-    return True
+    gradient while gradients are recorded (with ``eager=False`` only one inside a transformation,
+    level > 0), or any other box (Dual, symbolic value); looked for through every level."""
+    while isinstance(v, ArrayOperators):
+        if not hasattr(v, "requires_grad"):
+            return True
+        if v.requires_grad and STATE.grad_enabled and (eager or v._level):
+            return True
+        v = v.data
+    return False
+
+
+def _conversion_error(x, what):
+    """The error for ``what`` (``float()``, ``numpy.asarray()``, ...) asked of ``x``, which
+    carries a derivative, saying how to take its value on purpose."""
+    if hasattr(x, "requires_grad") and not x._level:
+        return ConcretizationError(
+            f"{what} of a Tensor that requires grad would detach it from the graph without a word; use "
+            "t.detach().numpy() (or t.numpy()) for its value, cr.stack([...]) to make one Tensor of several, "
+            "or chainrule's functions (cr.sum, cr.exp, ...) to keep its gradient")
+    if not hasattr(x, "requires_grad") and not hasattr(x, "primal"):
+        return ConcretizationError(f"{what} of a symbolic value: it has no number; keep it symbolic with "
+                                   "chainrule's functions (cr.exp, cr.sin, cr.where instead of `if`, ...)")
+    kind = "a Dual (forward mode)" if hasattr(x, "primal") else "a value traced by cr.grad (reverse mode)"
+    return ConcretizationError(
+        f"{what} of {kind} inside a function being differentiated would lose its derivative without a word "
+        "(math.* functions call float()); use chainrule's functions (cr.exp, cr.sin, cr.where instead of `if` "
+        "on a number, ...), take float() or .item() of the result outside the transformation, or take the "
+        "value on purpose inside it with x.detach() or cr.stop_gradient(x) (its derivative is then zero)")
+
+
+def _plain_value(x, what, eager=False):
+    """The plain value of ``x`` for a conversion, or ConcretizationError when that would drop a
+    derivative (``eager``: also an eager Tensor that requires grad, as PyTorch's ``numpy()``)."""
+    if _traced(x, eager):
+        raise _conversion_error(x, what)
+    return concrete(x)
+
+
+def stop_gradient(x):
+    """``x``'s value with no derivative through it, for every kind of value: an eager Tensor
+    detached, the plain value of a traced one (a Tensor of a transformation, a Dual, at every
+    level), lists and tuples entry by entry; plain values as they are. The derivative of what
+    is computed from it is zero (as ``jax.lax.stop_gradient``).
+
+    >>> import chainrule as cr
+    >>> float(cr.grad(lambda x: x * cr.stop_gradient(x))(3.0))   # d/dx (x * c) at c = x
+    3.0
+    """
+    if type(x) is list or type(x) is tuple:
+        return type(x)(stop_gradient(v) for v in x)
+    if not isinstance(x, ArrayOperators):
+        return x
+    if hasattr(x, "requires_grad") and not x._level and not isinstance(x.data, Box):
+        return x.detach()
+    if not hasattr(x, "requires_grad") and not hasattr(x, "primal"):
+        raise TypeError("stop_gradient: a symbolic value has no numeric value to stop at; symbolic "
+                        "differentiation works on functions without constants taken from their inputs")
+    return concrete(x)
 
 
 def _plain_ufunc(ufunc, method, inputs, kwargs):
@@ -145,12 +206,56 @@ def _plain_ufunc(ufunc, method, inputs, kwargs):
     for v in (*inputs, *kwargs.get("out", ())):
         if _traced(v):
             name = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
-            raise TypeError(f"numpy.{name} has no derivative rule in chainrule, so it cannot be applied to a "
-                            f"{type(v).__name__} that is being differentiated; use the chainrule function "
-                            "(cr.exp, cr.maximum, cr.sum, ...) or apply it to x.detach().numpy()")
+            raise _no_rule(name, v)
     if "out" in kwargs:
         return NotImplemented
     return getattr(ufunc, method)(*[concrete(v) for v in inputs], **kwargs)
+
+
+def _no_rule(name, v):
+    return ConcretizationError(
+        f"numpy.{name} has no derivative rule in chainrule, so it cannot be applied to a {type(v).__name__} "
+        "that is being differentiated (its derivative would be lost); use chainrule's functions (cr.exp, "
+        "cr.maximum, cr.sum, ...), or apply it to x.detach() or cr.stop_gradient(x) for a constant")
+
+
+def _leaves(tree):
+    """The values inside nested lists and tuples (numpy's sequences of arrays), and dicts' values."""
+    if type(tree) is list or type(tree) is tuple:
+        for v in tree:
+            yield from _leaves(v)
+    elif type(tree) is dict:
+        for v in tree.values():
+            yield from _leaves(v)
+    else:
+        yield tree
+
+
+def _plain_tree(tree):
+    """``tree`` with every box replaced by its plain value (for values that carry no derivative)."""
+    if type(tree) is list or type(tree) is tuple:
+        return type(tree)(_plain_tree(v) for v in tree)
+    if type(tree) is dict:
+        return {k: _plain_tree(v) for k, v in tree.items()}
+    if isinstance(tree, Box):
+        if not hasattr(tree, "data") and not hasattr(tree, "primal"):  # a symbolic value: no number
+            raise _conversion_error(tree, "a numpy function")
+        return concrete(tree)
+    return tree
+
+
+def _plain_function(func, args, kwargs):
+    """A numpy function without an entry in NUMPY_FUNCTIONS: refused while a derivative is traced
+    through one of its arguments, else computed on the plain values (as numpy would)."""
+    for v in _leaves((args, kwargs)):
+        if _traced(v):
+            raise _no_rule(_numpy_name(func), v)
+    return func(*_plain_tree(args), **_plain_tree(kwargs))
+
+
+def _numpy_name(func):
+    module = getattr(func, "__module__", None) or ""
+    return f"linalg.{func.__name__}" if module.endswith("linalg") else func.__name__
 
 
 class ArrayOperators:
@@ -167,7 +272,39 @@ class ArrayOperators:
             prim = _UFUNC_PRIMS.get(ufunc)
             if prim is not None:  # numpy only asks when a box is among the inputs
                 return bind(prim, inputs, _NO_PARAMS)
+            impl = NUMPY_FUNCTIONS.get(ufunc)  # a composition (np.square, ...)
+            if impl is not None:
+                return impl(*inputs)
         return _plain_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        """numpy's other functions (``np.dot``, ``np.reshape``, ``np.var``, ...) on traced values:
+        one with an entry in NUMPY_FUNCTIONS is computed by chainrule, so it stays differentiable;
+        any other runs on the plain values, or is refused while a derivative is traced through it."""
+        impl = NUMPY_FUNCTIONS.get(func)
+        if impl is not None:
+            return impl(*args, **kwargs)
+        return _plain_function(func, args, kwargs)
+
+    # -- conversions: plain values only where no derivative is lost (see _plain_value) ------
+    def __array__(self, dtype=None, copy=None):
+        a = np.asarray(_plain_value(self, "numpy.asarray()", eager=True))
+        if dtype is not None:
+            a = a.astype(dtype, copy=False)
+        return np.array(a, copy=True) if copy else a
+
+    def __float__(self): return float(_plain_value(self, "float()"))
+    def __int__(self): return int(_plain_value(self, "int()"))
+    def __complex__(self): return complex(_plain_value(self, "complex()"))
+    def __bool__(self): return bool(_plain_value(self, "bool() (an `if` or `and` on a number)"))
+    def __index__(self): return np.asarray(_plain_value(self, "use as an index")).__index__()
+
+    def item(self):
+        """The value as a Python number (an eager Tensor; inside a transformation: an error)."""
+        return np.asarray(_plain_value(self, ".item()")).item()
+
+    def tolist(self):
+        return np.asarray(_plain_value(self, ".tolist()")).tolist()
 
     def __add__(self, o): return P.add(self, o)
     def __radd__(self, o): return P.add(o, self)
@@ -226,3 +363,388 @@ class ArrayOperators:
     def sigmoid(self): return P.sigmoid(self)
     def relu(self): return P.relu(self)
     def abs(self): return P.abs(self)
+
+
+# ---------------------------------------------------------------- numpy's functions on traced values
+# numpy function (or ufunc without a primitive) -> the chainrule function computing it with
+# numpy's signature, from the registry's primitives. ``ArrayOperators.__array_function__`` and
+# ``__array_ufunc__`` read this table; ``chainrule.numpy`` extends it through ``implements``.
+NUMPY_FUNCTIONS: dict = {}
+
+
+def implements(*numpy_functions):
+    """Decorator: the function computes each of ``numpy_functions`` on chainrule values (None,
+    a name this numpy version lacks, is skipped)."""
+    def register(fn):
+        for f in numpy_functions:
+            if f is not None:
+                NUMPY_FUNCTIONS[f] = fn
+        return fn
+    return register
+
+
+def _unsupported(name, **options):
+    """Refuse numpy options that chainrule does not compute (out=, where=, ...), naming them."""
+    for key, value in options.items():
+        if value is not None and value is not np._NoValue and value is not False:
+            raise TypeError(f"numpy.{name}: {key}= is not supported on chainrule values (results are new "
+                            f"values, computed by chainrule); call it without {key}=")
+
+
+def _arr(x):
+    """numpy's array_like: a sequence holding traced values stacked (see stack_sequence)."""
+    return stack_sequence(x) if type(x) is list or type(x) is tuple else x
+
+
+def _norm_axis(axis, nd):
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    return tuple(int(a) % nd for a in axes)
+
+
+@implements(np.sum)
+def _np_sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
+    _unsupported("sum", out=out, initial=initial, where=where)
+    a = _arr(a)
+    return sum(a if dtype is None else astype(a, dtype), axis, keepdims)
+
+
+@implements(np.mean)
+def _np_mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=np._NoValue):
+    _unsupported("mean", out=out, where=where)
+    a = _arr(a)
+    return mean(a if dtype is None else astype(a, dtype), axis, keepdims)
+
+
+@implements(np.max, np.amax)
+def _np_max(a, axis=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
+    _unsupported("max", out=out, initial=initial, where=where)
+    return max(_arr(a), axis, keepdims)
+
+
+@implements(np.min, np.amin)
+def _np_min(a, axis=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
+    _unsupported("min", out=out, initial=initial, where=where)
+    return min(_arr(a), axis, keepdims)
+
+
+@implements(np.ptp)
+def _np_ptp(a, axis=None, out=None, keepdims=False):
+    _unsupported("ptp", out=out)
+    a = _arr(a)
+    return subtract(max(a, axis, keepdims), min(a, axis, keepdims))
+
+
+@implements(np.var)
+def _np_var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=np._NoValue,
+            mean=np._NoValue, correction=np._NoValue):
+    r"""$\frac{1}{n - \mathrm{ddof}} \sum_i (x_i - \bar x)^2$ over ``axis``."""
+    _unsupported("var", out=out, where=where, mean=mean)
+    if correction is not np._NoValue:
+        ddof = correction
+    a = _arr(a)
+    if dtype is not None:
+        a = astype(a, dtype)
+    d = subtract(a, globals()["mean"](a, axis, True))
+    shape = P.shape_of(a)
+    n = P._count(shape, None if axis is None else _norm_axis(axis, len(shape)))
+    return divide(sum(multiply(d, d), axis, keepdims), n - ddof)
+
+
+@implements(np.std)
+def _np_std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=np._NoValue,
+            mean=np._NoValue, correction=np._NoValue):
+    """sqrt(var): its derivative is infinite where the variance is 0."""
+    return sqrt(_np_var(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean, correction=correction))
+
+
+@implements(np.average)
+def _np_average(a, axis=None, weights=None, returned=False, *, keepdims=False):
+    _unsupported("average", returned=returned)
+    a = _arr(a)
+    if weights is None:
+        return mean(a, axis, keepdims)
+    weights = _arr(weights)
+    if P.shape_of(weights) != P.shape_of(a):
+        raise TypeError("numpy.average: on chainrule values the weights need the shape of the values")
+    return divide(sum(multiply(a, weights), axis, keepdims), sum(weights, axis, keepdims))
+
+
+@implements(np.reshape)
+def _np_reshape(a, /, shape=None, order="C", *, newshape=None, copy=None):
+    if order != "C":
+        raise TypeError("numpy.reshape: only order='C' is supported on chainrule values")
+    return reshape(_arr(a), newshape if shape is None else shape)
+
+
+@implements(np.ravel)
+def _np_ravel(a, order="C"):
+    if order not in ("C", "K", "A"):
+        raise TypeError("numpy.ravel: only order='C' is supported on chainrule values")
+    return reshape(_arr(a), -1)
+
+
+@implements(np.transpose, getattr(np, "permute_dims", None))
+def _np_transpose(a, axes=None):
+    return transpose(_arr(a), axes)
+
+
+@implements(getattr(np, "matrix_transpose", None), getattr(np.linalg, "matrix_transpose", None))
+def _np_matrix_transpose(x, /):
+    return swapaxes(_arr(x), -1, -2)
+
+
+@implements(np.swapaxes)
+def _np_swapaxes(a, axis1, axis2):
+    return swapaxes(_arr(a), axis1, axis2)
+
+
+@implements(np.moveaxis)
+def _np_moveaxis(a, source, destination):
+    a = _arr(a)
+    nd = len(P.shape_of(a))
+    src, dst = _norm_axis(source, nd), _norm_axis(destination, nd)
+    order = [i for i in range(nd) if i not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return transpose(a, order)
+
+
+@implements(np.squeeze)
+def _np_squeeze(a, axis=None):
+    a = _arr(a)
+    shape = P.shape_of(a)
+    drop = range(len(shape)) if axis is None else _norm_axis(axis, len(shape))
+    for i in drop:
+        if axis is not None and shape[i] != 1:
+            raise ShapeError(f"numpy.squeeze: axis {i} has size {shape[i]}, not 1")
+    return reshape(a, [n for i, n in enumerate(shape) if not (i in drop and n == 1)])
+
+
+@implements(np.expand_dims)
+def _np_expand_dims(a, axis):
+    a = _arr(a)
+    shape = list(P.shape_of(a))
+    for i in sorted(_norm_axis(axis, len(shape) + (1 if isinstance(axis, (int, np.integer)) else len(axis)))):
+        shape.insert(i, 1)
+    return reshape(a, shape)
+
+
+def _at_least(n):
+    def atleast(*arys):
+        out = []
+        for a in arys:
+            a = _arr(a)
+            shape = P.shape_of(a)
+            if len(shape) < n:  # numpy's rules: () -> (1,) -> (1, k) -> (1, k, 1); (m, k) -> (m, k, 1)
+                if n == 3 and shape:
+                    shape = ((1,) + shape + (1,)) if len(shape) == 1 else shape + (1,)
+                else:
+                    shape = (1,) * (n - len(shape)) + shape
+                a = reshape(a, shape)
+            out.append(a)
+        return out[0] if len(out) == 1 else tuple(out)
+    return atleast
+
+
+implements(np.atleast_1d)(_at_least(1))
+implements(np.atleast_2d)(_at_least(2))
+implements(np.atleast_3d)(_at_least(3))
+
+
+@implements(np.broadcast_to)
+def _np_broadcast_to(array, shape, subok=False):
+    return broadcast_to(_arr(array), (shape,) if isinstance(shape, (int, np.integer)) else shape)
+
+
+@implements(np.concatenate, getattr(np, "concat", None))
+def _np_concatenate(arrays, /, axis=0, out=None, *, dtype=None, casting=None):
+    _unsupported("concatenate", out=out, casting=casting)
+    arrays = [_arr(a) for a in arrays]
+    if axis is None:
+        arrays, axis = [reshape(a, -1) for a in arrays], 0
+    if dtype is not None:
+        arrays = [astype(a, dtype) for a in arrays]
+    return concatenate(arrays, axis)
+
+
+@implements(np.stack)
+def _np_stack(arrays, axis=0, out=None, *, dtype=None, casting=None):
+    _unsupported("stack", out=out, casting=casting)
+    arrays = [_arr(a) for a in arrays]
+    if dtype is not None:
+        arrays = [astype(a, dtype) for a in arrays]
+    return stack(arrays, axis)
+
+
+@implements(np.vstack)
+def _np_vstack(tup, *, dtype=None, casting=None):
+    return _np_concatenate(_at_least(2)(*tup) if len(tup) > 1 else [_at_least(2)(*tup)], 0, dtype=dtype)
+
+
+@implements(np.hstack)
+def _np_hstack(tup, *, dtype=None, casting=None):
+    arrays = _at_least(1)(*tup)
+    arrays = list(arrays) if len(tup) > 1 else [arrays]
+    return _np_concatenate(arrays, 0 if len(P.shape_of(arrays[0])) == 1 else 1, dtype=dtype)
+
+
+@implements(np.flip)
+def _np_flip(m, axis=None):
+    m = _arr(m)
+    nd = len(P.shape_of(m))
+    axes = range(nd) if axis is None else _norm_axis(axis, nd)
+    return P.getitem(m, index=tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(nd)))
+
+
+implements(np.fliplr)(lambda m: _np_flip(m, 1))
+implements(np.flipud)(lambda m: _np_flip(m, 0))
+
+
+@implements(np.where)
+def _np_where(condition, *xy):
+    if not xy:  # the positions where condition holds: integers, which carry no derivative
+        return np.nonzero(concrete(_arr(condition)))
+    if len(xy) != 2:
+        raise TypeError("numpy.where takes one or three arguments")
+    return where(concrete(_arr(condition)), _arr(xy[0]), _arr(xy[1]))
+
+
+@implements(np.clip)
+def _np_clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue, max=np._NoValue, **kwargs):
+    """maximum then minimum, as numpy: where a_min > a_max every value is a_max."""
+    _unsupported("clip", out=out, **kwargs)
+    lo = a_min if a_min is not np._NoValue else min if min is not np._NoValue else None
+    hi = a_max if a_max is not np._NoValue else max if max is not np._NoValue else None
+    a = _arr(a)
+    if lo is not None:
+        a = maximum(a, _arr(lo))
+    if hi is not None:
+        a = minimum(a, _arr(hi))
+    return a
+
+
+def _tensordot(a, b, axes):
+    """sum over a's axes ``axes[0]`` against b's ``axes[1]``: a transpose and a reshape of each to
+    a matrix, one matmul, and a reshape to the free axes."""
+    sa, sb = P.shape_of(a), P.shape_of(b)
+    if isinstance(axes, (int, np.integer)):
+        ax_a, ax_b = tuple(range(len(sa) - axes, len(sa))), tuple(range(axes))
+    else:
+        ax_a, ax_b = (_norm_axis(axes[0], len(sa)) if len(sa) else (), _norm_axis(axes[1], len(sb)) if len(sb) else ())
+    if len(ax_a) != len(ax_b) or any(sa[i] != sb[j] for i, j in zip(ax_a, ax_b)):
+        raise ShapeError(f"numpy.tensordot: shapes {sa} and {sb} do not fit over axes {ax_a} and {ax_b}")
+    free_a = [i for i in range(len(sa)) if i not in ax_a]
+    free_b = [i for i in range(len(sb)) if i not in ax_b]
+    k = int(np.prod([sa[i] for i in ax_a]))
+    ma = reshape(transpose(a, free_a + list(ax_a)), (-1, k))
+    mb = reshape(transpose(b, list(ax_b) + free_b), (k, -1))
+    return reshape(matmul(ma, mb), [sa[i] for i in free_a] + [sb[i] for i in free_b])
+
+
+@implements(np.tensordot, getattr(np.linalg, "tensordot", None))
+def _np_tensordot(a, b, axes=2):
+    return _tensordot(_arr(a), _arr(b), axes)
+
+
+@implements(np.dot)
+def _np_dot(a, b, out=None):
+    """numpy's dot: a product with a scalar, matmul for a matrix or vector b, else a sum over
+    a's last axis and b's second-to-last."""
+    _unsupported("dot", out=out)
+    a, b = _arr(a), _arr(b)
+    na, nb = len(P.shape_of(a)), len(P.shape_of(b))
+    if na == 0 or nb == 0:
+        return multiply(a, b)
+    if nb <= 2:
+        return matmul(a, b)
+    return _tensordot(a, b, ([na - 1], [nb - 2]))
+
+
+@implements(np.inner)
+def _np_inner(a, b, /):
+    a, b = _arr(a), _arr(b)
+    na, nb = len(P.shape_of(a)), len(P.shape_of(b))
+    if na == 0 or nb == 0:
+        return multiply(a, b)
+    return _tensordot(a, b, ([na - 1], [nb - 1]))
+
+
+@implements(np.vdot)
+def _np_vdot(a, b, /):
+    return sum(multiply(reshape(_arr(a), -1), reshape(_arr(b), -1)))
+
+
+@implements(np.outer, getattr(np.linalg, "outer", None))
+def _np_outer(a, b, out=None):
+    _unsupported("outer", out=out)
+    return multiply(reshape(_arr(a), (-1, 1)), reshape(_arr(b), (1, -1)))
+
+
+@implements(getattr(np.linalg, "matmul", None))
+def _np_matmul(x1, x2, /):
+    return matmul(_arr(x1), _arr(x2))
+
+
+@implements(np.trace)
+def _np_trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    _unsupported("trace", out=out)
+    a = _arr(a)
+    shape = P.shape_of(a)
+    if len(shape) != 2 or offset or (axis1, axis2) != (0, 1):
+        raise TypeError("numpy.trace: on chainrule values only the trace of a matrix (offset 0) is supported")
+    n = np.arange(builtins.min(shape))
+    out = sum(P.getitem(a, index=(n, n)))
+    return out if dtype is None else astype(out, dtype)
+
+
+@implements(np.linalg.norm)
+def _np_norm(x, ord=None, axis=None, keepdims=False):
+    r"""The 2-norm of vectors and the Frobenius norm of matrices, $\sqrt{\sum_i x_i^2}$ (its
+    derivative x / ||x|| is undefined at 0); other orders are refused."""
+    x = _arr(x)
+    nd = len(P.shape_of(x))
+    if not (ord is None or (ord == 2 and (nd == 1 or isinstance(axis, (int, np.integer))))
+            or (ord == "fro" and (nd == 2 or (axis is not None and len(axis) == 2)))):
+        raise TypeError(f"numpy.linalg.norm: ord={ord!r} has no derivative rule in chainrule; the 2-norm of "
+                        "vectors and the Frobenius norm of matrices (ord=None) are supported")
+    return sqrt(sum(multiply(x, x), axis, keepdims))
+
+
+@implements(getattr(np.linalg, "vector_norm", None))
+def _np_vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
+    if ord != 2:
+        raise TypeError(f"numpy.linalg.vector_norm: ord={ord!r} has no derivative rule in chainrule; ord=2 is supported")
+    x = _arr(x)
+    return sqrt(sum(multiply(x, x), axis, keepdims))
+
+
+@implements(getattr(np, "astype", None))
+def _np_astype(x, dtype, /, *, copy=True, device=None):
+    return astype(x, dtype)
+
+
+# ufuncs without a primitive, composed from primitives (exactly: no loss of precision)
+implements(np.square)(square)
+implements(np.positive)(lambda x, /: multiply(x, 1))
+implements(np.reciprocal)(lambda x, /: divide(1.0, x))
+implements(np.fabs)(abs)
+implements(np.tan)(lambda x, /: divide(sin(x), cos(x)))
+implements(np.exp2)(lambda x, /: power(2.0, x))
+implements(np.deg2rad, np.radians)(lambda x, /: multiply(x, np.pi / 180))
+implements(np.rad2deg, np.degrees)(lambda x, /: multiply(x, 180 / np.pi))
+
+
+def _on_plain_values(func):
+    """A numpy function whose result carries no derivative (a shape, positions, a truth value,
+    an array made from a shape): computed on the plain values, at every level."""
+    def on_values(*args, **kwargs):
+        return func(*_plain_tree(args), **_plain_tree(kwargs))
+    return on_values
+
+
+for _f in (np.shape, np.ndim, np.size, np.result_type, np.iscomplexobj, np.isrealobj, np.iscomplex, np.isreal,
+           np.zeros_like, np.ones_like, np.empty_like, np.argmax, np.argmin, np.argsort, np.argwhere, np.nonzero,
+           np.flatnonzero, np.count_nonzero, np.isclose, np.allclose, np.array_equal, np.array_equiv, np.any,
+           np.all, np.isneginf, np.isposinf, np.may_share_memory, np.shares_memory, np.searchsorted,
+           np.digitize, np.lexsort, np.min_scalar_type, np.can_cast):
+    NUMPY_FUNCTIONS[_f] = _on_plain_values(_f)

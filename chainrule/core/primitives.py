@@ -32,7 +32,8 @@ def ndim_of(x) -> int:
 
 
 def dtype_of(x):
-    return getattr(x, "dtype", np.result_type(x))
+    dtype = getattr(x, "dtype", None)  # np.result_type only when needed: on a box it is numpy's dispatch
+    return np.result_type(x) if dtype is None else dtype
 
 
 def _axes(axis, nd):

@@ -21,7 +21,7 @@ from functools import partial
 
 import numpy as np
 
-from chainrule.core.errors import ShapeError
+from chainrule.core.errors import ChainruleError, ConcretizationError, ShapeError
 
 REGISTRY: dict[str, "Primitive"] = {}
 
@@ -154,7 +154,7 @@ def _make_op(prim: Primitive):
         try:
             return impl(*args, **params)
         except (ValueError, IndexError, TypeError) as err:
-            raise shape_error(prim, args, params, err) from None
+            return _failed(prim, args, params, err)
 
     def unary(x, **params):
         if isinstance(x, Box):
@@ -170,7 +170,7 @@ def _make_op(prim: Primitive):
                 return fast(x)
             return impl(x, **params) if params else impl(x)
         except (ValueError, IndexError, TypeError) as err:
-            raise shape_error(prim, (x,), params, err) from None
+            return _failed(prim, (x,), params, err)
 
     def binary(x, y):
         if isinstance(x, Box):
@@ -182,7 +182,7 @@ def _make_op(prim: Primitive):
         try:
             return impl(x, y)
         except (ValueError, IndexError, TypeError) as err:
-            raise shape_error(prim, (x, y), {}, err) from None
+            return _failed(prim, (x, y), _NO_PARAMS, err)
 
     def binary_fast(x, y):
         tx = type(x)
@@ -215,7 +215,31 @@ def _make_op(prim: Primitive):
 _NO_PARAMS: dict = {}
 
 
+def stack_sequence(x):
+    """A list or tuple (nested: rows) holding values that carry a derivative, as one value made
+    by the stack primitive, so that ``cr.sum([x, 3 * x])`` differentiates as numpy would compute
+    it; anything else as it is."""
+    if type(x) is not list and type(x) is not tuple:
+        return x
+    items = [stack_sequence(v) for v in x]
+    if any(isinstance(v, Box) for v in items):
+        return REGISTRY["stack"].op(*items, axis=0)
+    return x
+
+
+def _failed(prim, args, params, err):
+    """The error path of a primitive's operation on arguments with no box among them. numpy
+    refuses to convert a sequence holding values that carry a derivative (their ``__array__``
+    raises ConcretizationError): such a sequence is stacked and the primitive applied again. Out
+    of the hot path, since only a failed call gets here. Anything else is a shape error."""
+    if isinstance(err, ConcretizationError) and any(type(a) is list or type(a) is tuple for a in args):
+        return prim.op(*[stack_sequence(a) for a in args], **params)
+    raise shape_error(prim, args, params, err) from None
+
+
 def shape_error(prim, args, params, err):
+    if isinstance(err, ChainruleError):
+        return err  # already says what was wrong (a refused conversion, ...)
     shapes = [np.shape(a) if hasattr(a, "shape") or isinstance(a, (list, tuple)) else type(a).__name__
               for a in args]
     if prim.name == "matmul" and len(shapes) == 2 and all(isinstance(s, tuple) for s in shapes):

@@ -196,31 +196,16 @@ class Tensor(Box, ArrayOperators):
         return self
 
     # -- conversion --------------------------------------------------------
+    # float(), int(), bool(), .item(), .tolist() and np.asarray() come from ArrayOperators: they
+    # refuse where a derivative would be lost (np.asarray of a Tensor that requires grad, any
+    # conversion inside a transformation), as PyTorch's numpy() does.
     def numpy(self) -> np.ndarray:
-        """The value as a numpy array (shares memory; not differentiable)."""
+        """The value as a numpy array (shares memory; not differentiable): the explicit way to
+        take the plain value of any Tensor, wherever it is (``t.detach().numpy()`` in PyTorch)."""
         data = self.data
         while isinstance(data, Box):  # a tensor of a nested transformation
             data = data.primal if hasattr(data, "primal") else data.data
         return np.asarray(data)
-
-    def item(self):
-        return self.numpy().item()
-
-    def tolist(self):
-        return self.numpy().tolist()
-
-    def __array__(self, dtype=None, copy=None):
-        a = self.numpy()
-        return a.astype(dtype) if dtype is not None else a
-
-    def __float__(self):
-        return float(self.numpy())
-
-    def __int__(self):
-        return int(self.numpy())
-
-    def __bool__(self):
-        return bool(self.numpy())
 
     def __len__(self):
         if not self.shape:

@@ -103,14 +103,12 @@ class Dual(Box, ArrayOperators):
         batch = f", batch={self._batch}" if self._batch is not None else ""
         return f"Dual(primal={show(self.primal)}, tangent={show(self.tangent)}{batch})"
 
-    def __float__(self):
-        return float(self.primal)
+    # float(), bool(), np.asarray(), ... come from ArrayOperators: on a Dual they refuse, since
+    # the tangent would be lost; ``d.detach()`` or ``cr.stop_gradient(d)`` take the value on purpose.
+    def detach(self):
+        """The primal without this Dual's tangent (as Tensor.detach: one level)."""
+        return self.primal
 
-    def __int__(self):
-        return int(self.primal)
-
-    def __bool__(self):
-        return bool(self.primal)
 
     def __len__(self):
         shape = shape_of(self.primal)

@@ -30,7 +30,7 @@ from heapq import heappop, heappush
 import numpy as np
 
 from chainrule.core import primitives as P
-from chainrule.core.errors import ChainruleError
+from chainrule.core.errors import ChainruleError, ConcretizationError
 from chainrule.core.ops import ArrayOperators
 from chainrule.core.registry import Box, new_level
 
@@ -102,13 +102,18 @@ class SymbolicValue(Box, ArrayOperators):
         return f"SymbolicValue({self.expr})"
 
 
+    # float(), bool(), np.asarray(), ... refuse (ArrayOperators): a symbolic value has no number.
     def __bool__(self):
-        raise SymbolicError("symbolic: the truth value of a symbolic value is unknown; branch with cr.where "
+        raise _SymbolicConcretization("symbolic: the truth value of a symbolic value is unknown; branch with cr.where "
                             "instead of `if`")
 
     def __float__(self):
-        raise SymbolicError("symbolic: a symbolic value has no float value; keep it symbolic "
+        raise _SymbolicConcretization("symbolic: a symbolic value has no float value; keep it symbolic "
                             "(use chainrule operations, not float() or numpy functions)")
+
+
+class _SymbolicConcretization(SymbolicError, ConcretizationError):
+    """A symbolic value asked for a number (both kinds of error: symbolic, and a conversion)."""
 
 
 class _Graph:
@@ -261,7 +266,7 @@ def _trace(f, what):
     inputs = [graph.symbol(n) for n in names]
     try:
         out = f(*inputs)
-    except (SymbolicError, ImportError):
+    except (SymbolicError, ImportError, ConcretizationError):
         raise
     except (TypeError, AttributeError, ValueError) as err:
         raise SymbolicError(f"symbolic.{what}: tracing {getattr(f, '__name__', 'f')} on symbols failed ({err}); "
