@@ -116,6 +116,8 @@ def usage(message):
 def parse_label(text):
     if text is None:
         return "auto"
+    if isinstance(text, int):
+        return text
     if text.lstrip("-").isdigit():
         return int(text)
     return text
@@ -134,13 +136,15 @@ def toy_options(spec, n_samples=None, noise=None, recorded=None):
     return int(n), float(noise)
 
 
-def load_data(spec, label=None, n_features=None, seed=0, n_samples=None, noise=None, info=None, quiet=False):
+def load_data(spec, label=None, n_features=None, seed=0, n_samples=None, noise=None, info=None, quiet=False,
+              recorded=None):
     """(X, y) of a built-in set or a file; UsageError on anything wrong.
 
     label False reads every column of a CSV file as a feature (y is None). ``info``, a dict,
     receives the label ``column`` chosen, its ``name``, the header ``names``, ``n_columns``, and
     for a file its ``sha256`` (so a model file can tell its own data again). Unless quiet, the
-    label column of a file is named on stderr.
+    label column of a file is named on stderr. ``recorded``, a model's metadata, supplies the
+    size and noise of the generated set it was trained on.
     """
     import hashlib
 
@@ -153,7 +157,7 @@ def load_data(spec, label=None, n_features=None, seed=0, n_samples=None, noise=N
         if spec == "digits":
             X, y = load(spec)
         else:
-            n, noise = toy_options(spec, n_samples, noise)
+            n, noise = toy_options(spec, n_samples, noise, recorded)
             X, y = load(spec, n=n, noise=noise, seed=seed)
             info.update(n_samples=n, noise=noise)
         return X, y

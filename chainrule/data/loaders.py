@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DataError", "load_csv", "load_sparse", "load_file", "load_digits"]
+__all__ = ["DataError", "load_csv", "load_sparse", "load_file", "load_digits", "csv_columns"]
 
 
 class DataError(ValueError):
@@ -350,6 +350,25 @@ def load_file(path, **kw):
         kw["delimiter"] = "\t"
     kw = {"label": "first", "header": None, "delimiter": ",", "dtype": np.float64, "info": None, **kw}
     return _parse_csv(path, lines, **kw)
+
+
+def csv_columns(path):
+    """(number of columns, header names or None) of a CSV file, from its first line; None for a
+    sparse 'label index:value' file. Lets a caller decide which column is which before reading.
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "toy.csv")
+    >>> _ = open(path, "w").write("a,b,label\n0.5,1,0\n")
+    >>> csv_columns(path)
+    (3, ['a', 'b', 'label'])
+    """
+    path, lines = _lines(path)
+    if not path.name.lower().endswith((".csv", ".csv.gz")) and _looks_sparse(lines):
+        return None
+    line = lines[0][1]
+    first = next(csv.reader([line], delimiter="\t" if "\t" in line and "," not in line else ","))
+    header = not all(_is_number(cell) for cell in first)
+    return len(first), ([cell.strip() for cell in first] if header else None)
 
 
 def load_digits():
