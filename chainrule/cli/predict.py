@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from chainrule.cli.train import BUILTIN, TOY, add_data_arguments, load_data, usage
+from chainrule.cli.train import BUILTIN, add_data_arguments, check_seed, load_data, usage
 
 
 def register(sub):
@@ -73,6 +73,8 @@ def features(model, meta, args, labeled=False, info=None):
             raise usage(str(err)) from None
         if columns is not None:
             label = _label_for(meta, args, *columns, n_in, labeled)
+    if args.seed is not None:
+        check_seed(args.seed)
     seed = args.seed if args.seed is not None else meta.get("data_seed", 0)
     X, y = load_data(spec, label, args.n_features, seed, args.n_samples, args.noise, info, quiet=True,
                      recorded=meta)

@@ -155,6 +155,8 @@ def load_data(spec, label=None, n_features=None, seed=0, n_samples=None, noise=N
     info = {} if info is None else info
     if spec in BUILTIN:
         if spec == "digits":
+            if n_samples is not None or noise is not None:
+                raise usage(f"--n-samples and --noise apply to the generated sets ({', '.join(TOY)}), not to digits")
             X, y = load(spec)
         else:
             n, noise = toy_options(spec, n_samples, noise, recorded)
