@@ -358,7 +358,7 @@ def csv_columns(path):
 
     >>> import os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "toy.csv")
-    >>> _ = open(path, "w").write("a,b,label\n0.5,1,0\n")
+    >>> _ = open(path, "w").write("a,b,label\\n0.5,1,0\\n")
     >>> csv_columns(path)
     (3, ['a', 'b', 'label'])
     """
