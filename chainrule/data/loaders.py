@@ -143,7 +143,6 @@ def label_column(path, label, names, width):
     raise ValueError(f"label must be 'first', 'last', 'auto', a column name or an int, got {label!r}")
 
 
-_label_column = label_column
 _CHUNK = 4096  # rows converted at a time: the file's cells never all live as Python strings
 
 
