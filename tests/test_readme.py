@@ -27,3 +27,44 @@ def test_readme_names_the_two_commands_and_ci_runs_the_test_one():
     assert 'pip install -e ".[all]" && chainrule train' in text
     assert 'pip install -e ".[dev]" && python3 -m pytest -q' in text
     assert 'pip install -e ".[dev]" && python3 -m pytest -q' in (ROOT / ".ci" / "run").read_text()
+
+
+def _training_blocks():
+    return [b for b in BLOCKS if "cr.fit(" in b or ".step()" in b]
+
+
+def test_readme_training_blocks_assert_a_good_accuracy():
+    """Each Python example that trains checks, as written, that it learnt (the block test runs it):
+    the digits loop once ended at chance (0.103) on raw pixels and nobody noticed."""
+    blocks = _training_blocks()
+    assert len(blocks) >= 2
+    for block in blocks:
+        assert re.search(r"^assert \w*accuracy\w* > 0\.9\d*$", block, re.M), block
+
+
+def _readme_train_commands():
+    text = README.read_text()
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        for line in block.splitlines():
+            argv = line.split("#")[0].split()
+            data = argv[argv.index("--data") + 1] if "--data" in argv else "digits"
+            if argv[:2] == ["chainrule", "train"] and data != "digits" and not data.endswith(".csv"):
+                commands.append(argv[2:])
+    return commands
+
+
+@pytest.mark.parametrize("argv", _readme_train_commands(), ids=" ".join)
+def test_readme_train_commands_reach_a_good_accuracy(argv, tmp_path, capsys):
+    """The README's `chainrule train --data SET ...` lines, as written (in a scratch folder)."""
+    import json
+
+    from chainrule.cli import main
+
+    if "--out" in argv:
+        i = argv.index("--out")
+        argv = argv[:i] + argv[i + 2:]
+    code = main(["train", *argv, "--out", str(tmp_path / "run"), "--no-progress", "--no-figures", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(out)["test_accuracy"] >= 0.95

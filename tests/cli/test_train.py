@@ -15,7 +15,8 @@ def run(capsys, *argv):
 
 
 def last_json(out):
-    return json.loads(out.strip().splitlines()[-1])
+    """The JSON document of a --json run: the whole of stdout, nothing before or after it."""
+    return json.loads(out)
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +38,8 @@ def test_default_run_end_to_end(digits_run):
     result = last_json(out)
     assert 0.8 < result["test_accuracy"] <= 1 and 0.8 < result["val_accuracy"] <= 1
     assert result["epochs"] == 3
-    assert "test accuracy:" in out and "val accuracy:" in out
-    assert "1293 training and 359 test examples" in err
+    assert "test accuracy:" in err and "val accuracy:" in err  # --json: messages on stderr
+    assert "1293 training and 359 test examples" in err and result["out"] == str(folder)
     names = ["model.safetensors", "metrics.json"]
     if "figures skipped" not in err:
         names += ["loss.png", "confusion.png"]
@@ -46,14 +47,15 @@ def test_default_run_end_to_end(digits_run):
     for name in names:
         assert (folder / name).stat().st_size > 0, name
     metrics = json.loads((folder / "metrics.json").read_text())
-    assert metrics["results"] == result and metrics["history"]["epochs"] == [1, 2, 3]
+    assert metrics["results"] == {k: v for k, v in result.items() if k != "out"}
+    assert metrics["history"]["epochs"] == [1, 2, 3]
     assert metrics["model"]["hidden"] == [512]
 
 
 def test_progress_bar_on_stderr(tmp_path, capsys):
     pytest.importorskip("tqdm")
     code, out, err = run(capsys, "train", "--data", "xor", "--epochs", "2", "--out", str(tmp_path), "--no-figures")
-    assert code == 0 and "epoch 2/2" in err and "ex/s" in err
+    assert code == 0 and "epoch 2/2" in err and "100%" in err and "epoch 2/2" not in out
 
 
 def test_same_seed_same_result(tmp_path, capsys):
@@ -63,7 +65,7 @@ def test_same_seed_same_result(tmp_path, capsys):
                            "--out", str(tmp_path / str(i)), "--no-progress", "--no-figures", "--json")
         assert code == 0
         r = last_json(out)
-        results.append({k: v for k, v in r.items() if k not in ("seconds", "examples_per_second")})
+        results.append({k: v for k, v in r.items() if k not in ("seconds", "examples_per_second", "out")})
     assert results[0] == results[1]
     a, b = ((tmp_path / str(i) / "model.safetensors").read_bytes() for i in range(2))
     assert a == b
@@ -123,6 +125,7 @@ def test_predict_and_evaluate_on_raw_files(digits_run, tmp_path, capsys):
     code, out, err = run(capsys, "predict", model, str(bare))  # no label column: all columns are features
     assert code == 0, err
     assert [int(v) for v in out.split()[1:]] == preds.tolist()
+    assert "64 columns, read as the model's 64 features (no label column)" in err
 
     code, out, err = run(capsys, "evaluate", model, str(labelled), "--json")
     assert code == 0, err
@@ -132,7 +135,7 @@ def test_predict_and_evaluate_on_raw_files(digits_run, tmp_path, capsys):
 
     # the model file carries the standardizer: a built-in set is scored on raw data too
     code, out, err = run(capsys, "evaluate", model, "digits", "--json")
-    assert code == 0 and last_json(out)["accuracy"] > 0.9
+    assert code == 0 and last_json(out)["accuracy"] > 0.9 and last_json(out)["examples"] == 359
 
 
 def test_missing_matplotlib_is_a_notice(tmp_path, capsys, monkeypatch):
@@ -183,7 +186,7 @@ def test_wrong_feature_count_for_a_model(digits_run, tmp_path, capsys):
     small = tmp_path / "small.csv"
     small.write_text("1,0.5,0.5\n0,0.1,0.2\n")
     code, _, err = run(capsys, "predict", str(digits_run[0] / "model.safetensors"), str(small))
-    assert code == 2 and "has 2 features (plus a label column) but the model expects 64" in err
+    assert code == 2 and "has 3 columns; the model takes 64 features, so expected 64 columns" in err
 
 
 def test_sparse_file_and_a_model_saved_by_hand(tmp_path, capsys):
@@ -201,7 +204,7 @@ def test_sparse_file_and_a_model_saved_by_hand(tmp_path, capsys):
                          "--lr", "0.05", "--out", str(tmp_path / "o"), "--no-progress", "--no-figures", "--json")
     assert code == 0, err
     assert last_json(out)["test_accuracy"] == 1.0
-    code, _, err = run(capsys, "train", "--data", str(path), "--out", str(tmp_path / "o"), "--no-progress")
+    code, _, err = run(capsys, "train", "--data", str(path), "--out", str(tmp_path / "o2"), "--no-progress")
     assert code == 2 and "pass n_features" in err
 
     # a model saved with cr.nn.save (no metadata): several outputs are read as classes 0..k-1

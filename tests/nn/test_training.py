@@ -254,7 +254,7 @@ def test_progress_bar_shows_epoch_loss_and_rate(blobs, capsys):
     opt = cr.optim.SGD(model.parameters(), lr=0.1)
     cr.fit(model, "ce", X, y, optimizer=opt, epochs=2, progress=True)
     err = capsys.readouterr().err
-    assert "epoch 2/2" in err and "loss=" in err and "ex/s" in err
+    assert "epoch 2/2" in err and "loss=" in err and "100%" in err
     cr.fit(model, "ce", X, y, optimizer=opt, epochs=1, progress=False)
     assert capsys.readouterr().err == ""
 
@@ -391,3 +391,104 @@ def test_doctests():
             pytest.importorskip("matplotlib")
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted > 0, module.__name__
+
+
+# --- resuming is bit-exact; the progress bar keeps its width ---------------------------------
+
+def _resume_run(X, y):
+    model = cr.nn.MLP(2, [16], 2, rng=0)
+    return model, cr.optim.Adam(model.parameters(), lr=0.01)
+
+
+def _fit_spiral(model, opt, X, y, epochs, history=None):
+    return cr.fit(model, "cross_entropy", X, y, optimizer=opt, epochs=epochs, seed=0, validation_split=0.2,
+                  progress=False, history=history)
+
+
+def test_ten_plus_ten_epochs_equal_twenty_bit_for_bit(tmp_path):
+    X, y = cr.data.spiral(n=200, seed=0)
+    straight, opt = _resume_run(X, y)
+    h20 = _fit_spiral(straight, opt, X, y, 20)
+
+    resumed, opt = _resume_run(X, y)
+    h = _fit_spiral(resumed, opt, X, y, 10)
+    _fit_spiral(resumed, opt, X, y, 10, history=h)  # same seed, history continued: the shuffles continue
+    assert h.history == h20.history
+    for a, b in zip(straight.parameters(), resumed.parameters()):
+        assert np.array_equal(a.numpy(), b.numpy())
+
+    # ... and through a checkpoint file, into a fresh model and optimizer
+    first, opt = _resume_run(X, y)
+    h = _fit_spiral(first, opt, X, y, 10)
+    path = tmp_path / "ckpt.safetensors"
+    cr.nn.save_checkpoint(path, first, opt, extra={"history": h.to_dict()})
+    model, opt = _resume_run(X, y)
+    extra = cr.nn.load_checkpoint(path, model, opt)
+    h = _fit_spiral(model, opt, X, y, 10, history=History.from_dict(extra["history"]))
+    assert h.history == h20.history and h.epochs == list(range(1, 21))
+    for a, b in zip(straight.parameters(), model.parameters()):
+        assert np.array_equal(a.numpy(), b.numpy())
+
+
+def test_a_different_seed_starts_a_new_stream():
+    X, y = cr.data.spiral(n=200, seed=0)
+    a, opt_a = _resume_run(X, y)
+    h = _fit_spiral(a, opt_a, X, y, 2)
+    b, opt_b = _resume_run(X, y)
+    h2 = _fit_spiral(b, opt_b, X, y, 2)
+    cr.fit(a, "cross_entropy", X, y, optimizer=opt_a, epochs=1, seed=0, progress=False, history=h)
+    cr.fit(b, "cross_entropy", X, y, optimizer=opt_b, epochs=1, seed=5, progress=False, history=h2)
+    assert not np.array_equal(a.parameters()[0].numpy(), b.parameters()[0].numpy())
+
+
+def _bar_on_a_terminal(columns):
+    """The last progress line fit draws on a pseudo-terminal `columns` wide, and its bar's width."""
+    import fcntl
+    import os
+    import pty
+    import re
+    import struct
+    import sys
+    import termios
+    import threading
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    chunks = []
+
+    def drain():  # a pty holds a few KB: read while fit writes
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    X, y = cr.data.xor(n=400, seed=0)
+    model = cr.nn.MLP(2, [8], 2, rng=0)
+    tty, stderr = open(slave, "w", encoding="utf-8"), sys.stderr
+    sys.stderr = tty
+    try:
+        cr.fit(model, "cross_entropy", X, y, optimizer=cr.optim.SGD(model.parameters(), lr=0.1), epochs=100,
+               seed=0, validation_split=0.2, progress=True)
+    finally:
+        sys.stderr = stderr
+        tty.close()
+    reader.join(5)
+    os.close(master)
+    text = b"".join(chunks).decode("utf-8", "replace")
+    last = [line for line in re.split(r"[\r\n]", text) if "epoch" in line][-1]
+    return last, len(re.findall("[\u2588-\u258f]", last))
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_progress_bar_keeps_a_third_of_the_line(columns):
+    pytest.importorskip("tqdm")
+    pytest.importorskip("termios")
+    line, width = _bar_on_a_terminal(columns)
+    assert width >= columns // 3, line
+    assert len(line) < columns and "epoch 100/100" in line and "loss=" in line
