@@ -463,7 +463,10 @@ def jvp(f, primals, tangents, *, batched=False):
                 tk = _as_tangent(tk, pk)
                 if batched:
                     batch = shape_of(tk)[0]
-            duals.append(make_dual(pk, tk, level, batch))
+            # A tangent that is exactly zero is a symbolic zero (JAX's word): the argument enters
+            # as a constant, so that it contributes nothing even where its local derivative is
+            # infinite (d/dx sqrt(x) at 0 times a zero tangent would be NaN, not 0).
+            duals.append(pk if type(tk) is np.ndarray and not tk.any() else make_dual(pk, tk, level, batch))
         args.append(duals[0] if p_def is LEAF else unflatten(p_def, duals))
     out = f(*args)
     out_leaves, out_def = flatten(out)
@@ -472,11 +475,12 @@ def jvp(f, primals, tangents, *, batched=False):
     for o in out_leaves:
         if type(o) is Dual and o._level == level:
             po.append(_unbox(o, level))
-            to.append(o.tangent)
-        else:  # does not depend on the inputs: a zero tangent
-            po.append(o)
+            t = o.tangent
+        else:  # does not depend on the inputs (or only on zero tangents): a zero tangent
             numeric = isinstance(o, (Box, np.ndarray, np.generic, float, int, complex))
-            to.append(_zeros_like(o, lead) if numeric else None)
+            po.append(_F64(o) if type(o) is float else o)  # as a Dual's value would come back
+            t = _zeros_like(o, lead) if numeric else None
+        to.append(t[()] if type(t) is np.ndarray and not t.shape else t)  # a number as a numpy scalar
     if out_def is LEAF:
         return po[0], to[0]
     return unflatten(out_def, po), unflatten(out_def, to)
