@@ -234,6 +234,47 @@ maximum = _extremum("maximum", np.maximum, less, lambda sp, x, y: sp.Max(x, y), 
 minimum = _extremum("minimum", np.minimum, greater, lambda sp, x, y: sp.Min(x, y), "min")
 
 
+# ---------------------------------------------------------------- binary cross-entropy
+_EXP_M100 = math.exp(-100)  # log p is clamped at -100 (PyTorch's clamp): p below this gives -100
+_BCE_EPS = 1e-12  # PyTorch's floor under p (1 - p) in the derivative
+
+
+def _bce_log(p):
+    # max(log p, -100) without log(0)'s warning: 1e-45 (float32's smallest number, rounded) has
+    # a log below -100 in float32 and float64 alike
+    return np.maximum(np.log(np.maximum(p, 1e-45)), -100)
+
+
+def _bce_impl(p, y):
+    return -(y * _bce_log(p) + (1 - y) * _bce_log(1 - p))
+
+
+def _clamped_log(p):
+    # max(log p, -100) written with where, so that its derivative is 0 (not 0 * inf) where p = 0
+    pos = greater(p, _EXP_M100)
+    return where(pos, log(where(pos, p, 1)), -100)
+
+
+def _bce_dp(p, y):
+    # (p - y) / max(p (1 - p), 1e-12): the exact derivative of -(y log p + (1-y) log(1-p)) for p
+    # inside (0, 1), finite at p = 0 and 1 (PyTorch's formula)
+    return divide(subtract(p, y), maximum(multiply(p, subtract(1, p)), _BCE_EPS))
+
+
+def _bce_dy(p):
+    return subtract(_clamped_log(subtract(1, p)), _clamped_log(p))
+
+
+binary_cross_entropy = defprim(
+    "binary_cross_entropy", _bce_impl,
+    (lambda g, ans, p, y: multiply(g, _bce_dp(p, y)), lambda g, ans, p, y: multiply(g, _bce_dy(p))),
+    (lambda t, ans, p, y: multiply(t, _bce_dp(p, y)), lambda t, ans, p, y: multiply(t, _bce_dy(p))),
+    latex="\\operatorname{{BCE}}\\left({0}, {1}\\right)", elementwise=True, analytic=False,
+    doc="-(y log p + (1 - y) log(1 - p)) elementwise for probabilities p and targets y, each log "
+        "clamped at -100; a primitive so that, as in PyTorch, its value and its derivative "
+        "d/dp = (p - y) / max(p (1 - p), 1e-12) stay finite at p = 0 and 1.")
+
+
 def _astype_impl(x, dtype):
     return x.astype(dtype, copy=False) if hasattr(x, "astype") else np.asarray(x, dtype)
 
