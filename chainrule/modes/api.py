@@ -23,7 +23,7 @@ from chainrule.core.primitives import dtype_of, shape_of
 from chainrule.core.registry import STATE, Box, new_level
 from chainrule.core.tensor import Tensor, _new
 from chainrule.modes import tape as T
-from chainrule.modes.forward import Dual, _as_tangent, check_primal, check_tangent, make_dual
+from chainrule.modes.forward import COMPLEX_REFUSAL, Dual, _as_tangent, check_primal, check_tangent, make_dual
 from chainrule.modes.pytree import LEAF, describe, flatten, leaf_paths, unflatten
 from chainrule.modes.reverse import grads_of
 
@@ -61,7 +61,7 @@ class _Where:
 
 def _check_leaf(name, f, i, treedef, k, x):
     t = type(x)
-    if t is float or (t is np.ndarray and x.dtype.kind in "fc"):
+    if t is float or (t is np.ndarray and x.dtype.kind == "f"):
         return  # the common case: nothing to build
     check_primal(name, _Where(f, i, treedef, k), x)
 
@@ -187,7 +187,7 @@ class _Recording:
             boxed = []
             for k, p in enumerate(leaves):
                 _check_leaf(name, f, i, treedef, k, p)
-                t = _new(np.float64(p) if type(p) is float else np.complex128(p) if type(p) is complex else p, level)
+                t = _new(np.float64(p) if type(p) is float else p, level)
                 t.requires_grad = True
                 boxed.append(t)
             tensors.extend(boxed)
@@ -348,6 +348,8 @@ def vjp(f, *primals, has_aux=False):
                 raise DTypeError(f"vjp: the cotangent{where} is {gk!r}; pass an array shaped like the output "
                                  f"({shape_of(o)})")
             if not isinstance(gk, Box):
+                if np.iscomplexobj(gk):
+                    raise DTypeError(f"vjp: the cotangent{where} is complex; {COMPLEX_REFUSAL}")
                 gk = np.asarray(gk, dtype=_float_dtype(o))
             if shape_of(gk) != shape_of(o):
                 raise ShapeError(f"vjp: the cotangent{where} has shape {shape_of(gk)} but the output has "
