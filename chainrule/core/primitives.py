@@ -85,13 +85,13 @@ def _pow_log(x):
 
 def _pow_dx(x, y):
     # y * x**(y-1), and 0 where y = 0 (PyTorch's mask): x**0 = 1 is constant, but 0 * 0**-1
-    # would be NaN at x = 0. An array exponent replaces x by 1 where y = 0 instead of masking the
-    # product, so that the second derivative there is 0 too (no inf behind a where). A Python
-    # exponent stays a Python number (weakly typed: np.subtract(2, 1) would be a strongly typed
-    # int64).
+    # would be NaN at x = 0. An array exponent replaces x by 1 where x = y = 0 instead of masking
+    # the product, so that the second derivative in x there is 0 too (no inf behind a where) and
+    # the one in y stays x**-1 elsewhere. A Python exponent stays a Python number (weakly typed:
+    # np.subtract(2, 1) would be a strongly typed int64).
     if isinstance(y, (int, float)):
         return multiply(y, power(x, y - 1)) if y != 0 else 0.0
-    return multiply(y, power(where(equal(y, 0), 1, x), subtract(y, 1)))
+    return multiply(y, power(where(equal(x, 0), where(equal(y, 0), 1, x), x), subtract(y, 1)))
 
 
 power = defprim("power", np.power,
