@@ -166,6 +166,10 @@ def test_zero_tangent_contributes_nothing_where_the_local_derivative_is_infinite
     _, t = cr.jvp(lambda x, y: y + cr.sqrt(x), (np.zeros(2), np.ones(2)), (np.zeros((2, 2)), np.eye(2)),
                   batched=True)
     np.testing.assert_array_equal(t, np.eye(2))
+    # inside an array an entry's zero tangent is not a symbolic zero: NaN, as PyTorch and JAX (README)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        _, t = cr.jvp(cr.sqrt, (np.array([0.0, 1.0]),), (np.array([0.0, 1.0]),))
+    np.testing.assert_array_equal(t, [nan, 0.5])
     # and a forward-mode Jacobian with respect to y alone
     J = cr.jacobian(lambda x, y: y + cr.sqrt(x), argnums=1, mode="forward")(np.zeros(2), np.ones(2))
     np.testing.assert_array_equal(J, np.eye(2))
