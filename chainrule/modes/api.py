@@ -467,8 +467,10 @@ def jvp(f, primals, tangents, *, batched=False):
                     batch = shape_of(tk)[0]
             # A tangent that is exactly zero is a symbolic zero (JAX's word): the argument enters
             # as a constant, so that it contributes nothing even where its local derivative is
-            # infinite (d/dx sqrt(x) at 0 times a zero tangent would be NaN, not 0).
-            duals.append(pk if type(tk) is np.ndarray and not tk.any() else make_dual(pk, tk, level, batch))
+            # infinite (d/dx sqrt(x) at 0 times a zero tangent would be NaN, not 0). Its first
+            # entry decides for most tangents without a pass over them.
+            zero = type(tk) is np.ndarray and tk.size and tk.item(0) == 0 and not tk.any()
+            duals.append(pk if zero else make_dual(pk, tk, level, batch))
         args.append(duals[0] if p_def is LEAF else unflatten(p_def, duals))
     out = f(*args)
     out_leaves, out_def = flatten(out)
