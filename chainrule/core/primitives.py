@@ -73,26 +73,35 @@ divide = defprim("divide", np.true_divide,
                  elementwise=True, operator=operator.truediv, doc="x / y; d/dy = -x/y^2 = -ans/y.")
 
 
-def _safe_log(x):
-    # log(x) where x > 0 and 0 elsewhere: d(x**y)/dy = x**y log x has the limit 0 at x = 0, and
-    # for x < 0 the power is only real for integer y, whose derivative in y is not used.
-    return log(where(greater(x, 0), x, 1))
+def _pow_log(x):
+    # log x for d(x**y)/dy = x**y log x, taken as 0 at x = 0 (PyTorch's convention: 0**y is the
+    # constant 0 for y > 0, so its derivative in y is 0); a negative x gives NaN, as the
+    # derivative of a power that is not real around y does not exist (PyTorch: NaN too). A
+    # Python number stays a Python number: numpy treats it as weakly typed, so float32 stays
+    # float32 (np.log(2.0) is a strongly typed float64).
+    if isinstance(x, (int, float)):
+        return math.log(x) if x > 0 else 0.0 if x == 0 else math.nan
+    return log(where(equal(x, 0), 1, x))
 
 
 def _pow_dx(x, y):
-    # y * x**(y-1). A Python-number exponent stays a Python number: numpy treats it as weakly
-    # typed, so float32 stays float32 (np.subtract(2, 1) would be a strongly typed int64).
-    ym1 = y - 1 if isinstance(y, (int, float)) else subtract(y, 1)
-    return multiply(y, power(x, ym1))
+    # y * x**(y-1), and 0 where y = 0 (PyTorch's mask): x**0 = 1 is constant, but 0 * 0**-1
+    # would be NaN at x = 0. An array exponent replaces x by 1 where x = y = 0 instead of masking
+    # the product, so that the second derivative in x there is 0 too (no inf behind a where) and
+    # the one in y stays x**-1 elsewhere. A Python exponent stays a Python number (weakly typed:
+    # np.subtract(2, 1) would be a strongly typed int64).
+    if isinstance(y, (int, float)):
+        return multiply(y, power(x, y - 1)) if y != 0 else 0.0
+    return multiply(y, power(where(equal(x, 0), where(equal(y, 0), 1, x), x), subtract(y, 1)))
 
 
 power = defprim("power", np.power,
                 (lambda g, ans, x, y: multiply(g, _pow_dx(x, y)),
-                 lambda g, ans, x, y: multiply(g, multiply(ans, _safe_log(x)))),
+                 lambda g, ans, x, y: multiply(g, multiply(ans, _pow_log(x)))),
                 (lambda t, ans, x, y: multiply(t, _pow_dx(x, y)),
-                 lambda t, ans, x, y: multiply(t, multiply(ans, _safe_log(x)))),
+                 lambda t, ans, x, y: multiply(t, multiply(ans, _pow_log(x)))),
                 sym=lambda sp, x, y: x ** y, latex="{{{0}}}^{{{1}}}", display="**", elementwise=True,
-                doc="x ** y; d/dx = y x^(y-1), d/dy = x^y log x (taken as 0 where x <= 0).")
+                doc="x ** y; d/dx = y x^(y-1) (0 where y = 0), d/dy = x^y log x (0 at x = 0, NaN for x < 0).")
 
 # ---------------------------------------------------------------- elementwise functions
 exp = defprim("exp", np.exp, (lambda g, ans, x: g * ans,), (lambda t, ans, x: multiply(t, ans),),
@@ -120,10 +129,20 @@ sqrt = defprim("sqrt", np.sqrt, (lambda g, ans, x: divide(g, 2 * ans),),
                (lambda t, ans, x: divide(t, multiply(2, ans)),),
                sym=lambda sp, x: sp.sqrt(x), latex="\\sqrt{{{0}}}", scalar=math.sqrt, elementwise=True,
                doc="sqrt x; d/dx = 1 / (2 sqrt x).")
-sign = defprim("sign", np.sign, (None,), (None,), sym=lambda sp, x: sp.sign(x),
-               latex="\\operatorname{{sign}}\\left({0}\\right)", elementwise=True,
-               differentiable=False, analytic=False,
-               doc="Sign of x (-1, 0 or 1); piecewise constant, so it carries no derivative.")
+
+
+def _zero_rule(g, ans, x):
+    # The derivative of a piecewise-constant function: zeros of the cotangent's (or tangent's)
+    # shape and dtype, as a constant. Its output still carries a (zero) derivative, as in PyTorch,
+    # so that backward() through it reaches the leaves instead of refusing.
+    if type(g) is float:
+        return 0.0
+    return np.zeros(shape_of(g), dtype=dtype_of(g))
+
+
+sign = defprim("sign", np.sign, (_zero_rule,), (_zero_rule,), sym=lambda sp, x: sp.sign(x),
+               latex="\\operatorname{{sign}}\\left({0}\\right)", elementwise=True, analytic=False,
+               doc="Sign of x (-1, 0 or 1); piecewise constant, so its derivative is 0 (as PyTorch's).")
 abs = defprim("abs", np.abs, (lambda g, ans, x: g * sign(x),),
               (lambda t, ans, x: multiply(t, sign(x)),),
               sym=lambda sp, x: sp.Abs(x), latex="\\left|{0}\\right|", scalar=builtins.abs, elementwise=True,
@@ -196,22 +215,65 @@ less = _comparison("less", np.less, "<", lambda sp, x, y: x < y)
 less_equal = _comparison("less_equal", np.less_equal, "<=", lambda sp, x, y: x <= y)
 
 
-def _tie_share(x, other, g, strict):
-    # Where x wins, it gets all of g; at a tie each side gets half (as PyTorch's maximum does).
-    return where(strict(x, other), g, where(equal(x, other), multiply(g, 0.5), 0))
+def _tie_share(x, other, g, loses):
+    # PyTorch's rule: x gets all of g unless the other side wins, half of it at a tie; where a
+    # side is NaN neither wins nor ties, so both get g (as PyTorch's maximum and minimum).
+    return where(loses(x, other), 0, where(equal(x, other), multiply(g, 0.5), g))
 
 
-def _extremum(name, impl, wins, sym, word):
+def _extremum(name, impl, loses, sym, word):
     # maximum and minimum: the winner of each pair gets the derivative, ties split it
     return defprim(name, impl,
-                   (lambda g, ans, x, y: _tie_share(x, y, g, wins), lambda g, ans, x, y: _tie_share(y, x, g, wins)),
-                   (lambda t, ans, x, y: _tie_share(x, y, t, wins), lambda t, ans, x, y: _tie_share(y, x, t, wins)),
+                   (lambda g, ans, x, y: _tie_share(x, y, g, loses), lambda g, ans, x, y: _tie_share(y, x, g, loses)),
+                   (lambda t, ans, x, y: _tie_share(x, y, t, loses), lambda t, ans, x, y: _tie_share(y, x, t, loses)),
                    sym=sym, latex=f"\\{word}\\left({{0}}, {{1}}\\right)", elementwise=True, analytic=False,
-                   doc=f"Elementwise {word}; at a tie the derivative is split equally between x and y.")
+                   doc=f"Elementwise {word}; at a tie the derivative is split equally between x and y, and "
+                       "both get it where one is NaN (as PyTorch).")
 
 
-maximum = _extremum("maximum", np.maximum, greater, lambda sp, x, y: sp.Max(x, y), "max")
-minimum = _extremum("minimum", np.minimum, less, lambda sp, x, y: sp.Min(x, y), "min")
+maximum = _extremum("maximum", np.maximum, less, lambda sp, x, y: sp.Max(x, y), "max")
+minimum = _extremum("minimum", np.minimum, greater, lambda sp, x, y: sp.Min(x, y), "min")
+
+
+# ---------------------------------------------------------------- binary cross-entropy
+_EXP_M100 = math.exp(-100)  # log p is clamped at -100 (PyTorch's clamp): p below this gives -100
+_BCE_EPS = 1e-12  # PyTorch's floor under p (1 - p) in the derivative
+
+
+def _bce_log(p):
+    # max(log p, -100) without log(0)'s warning: 1e-45 (float32's smallest number, rounded) has
+    # a log below -100 in float32 and float64 alike
+    return np.maximum(np.log(np.maximum(p, 1e-45)), -100)
+
+
+def _bce_impl(p, y):
+    return -(y * _bce_log(p) + (1 - y) * _bce_log(1 - p))
+
+
+def _clamped_log(p):
+    # max(log p, -100) written with where, so that its derivative is 0 (not 0 * inf) where p = 0
+    pos = greater(p, _EXP_M100)
+    return where(pos, log(where(pos, p, 1)), -100)
+
+
+def _bce_dp(p, y):
+    # (p - y) / max(p (1 - p), 1e-12): the exact derivative of -(y log p + (1-y) log(1-p)) for p
+    # inside (0, 1), finite at p = 0 and 1 (PyTorch's formula)
+    return divide(subtract(p, y), maximum(multiply(p, subtract(1, p)), _BCE_EPS))
+
+
+def _bce_dy(p):
+    return subtract(_clamped_log(subtract(1, p)), _clamped_log(p))
+
+
+binary_cross_entropy = defprim(
+    "binary_cross_entropy", _bce_impl,
+    (lambda g, ans, p, y: multiply(g, _bce_dp(p, y)), lambda g, ans, p, y: multiply(g, _bce_dy(p))),
+    (lambda t, ans, p, y: multiply(t, _bce_dp(p, y)), lambda t, ans, p, y: multiply(t, _bce_dy(p))),
+    latex="\\operatorname{{BCE}}\\left({0}, {1}\\right)", elementwise=True, analytic=False,
+    doc="-(y log p + (1 - y) log(1 - p)) elementwise for probabilities p and targets y, each log "
+        "clamped at -100; a primitive so that, as in PyTorch, its value and its derivative "
+        "d/dp = (p - y) / max(p (1 - p), 1e-12) stay finite at p = 0 and 1.")
 
 
 def _astype_impl(x, dtype):

@@ -49,9 +49,8 @@ class Tensor(Box, ArrayOperators):
         data = np.array(data, dtype=dtype)
         if data.dtype == object:
             raise DTypeError(f"tensor: cannot make a numeric array from {type(data.flat[0]).__name__} values")
-        if requires_grad and not np.issubdtype(data.dtype, np.inexact):
-            raise DTypeError(f"tensor: requires_grad=True needs floating-point data, got dtype {data.dtype}; "
-                             "pass dtype=float or float values")
+        if requires_grad and data.dtype.kind != "f":
+            raise DTypeError(_requires_grad_refusal("tensor: requires_grad=True", data.dtype))
         self.data = data
         self.requires_grad = bool(requires_grad)
         self.name = name
@@ -190,8 +189,8 @@ class Tensor(Box, ArrayOperators):
         return _new(self.data, self._level)
 
     def requires_grad_(self, flag=True):
-        if flag and not np.issubdtype(self.dtype, np.inexact):
-            raise DTypeError(f"requires_grad needs floating-point data, got dtype {self.dtype}")
+        if flag and np.dtype(self.dtype).kind != "f":
+            raise DTypeError(_requires_grad_refusal("requires_grad_", self.dtype))
         self.requires_grad = flag
         return self
 
@@ -283,6 +282,14 @@ class Tensor(Box, ArrayOperators):
 
 _ADD, _SUB, _MUL, _DIV, _POW, _MATMUL, _NEG = (f.primitive for f in (
     P.add, P.subtract, P.multiply, P.divide, P.power, P.matmul, P.negative))
+
+
+def _requires_grad_refusal(where, dtype):
+    if np.dtype(dtype).kind == "c":  # refused, not half supported: see the README's conventions
+        return (f"{where} needs real floating-point data, got dtype {dtype}: chainrule differentiates real "
+                "functions of real inputs (complex inputs are not supported); pass the real and imaginary "
+                "parts as two real tensors")
+    return f"{where} needs floating-point data, got dtype {dtype}; pass dtype=float or float values"
 
 
 def _new(data, level=0) -> Tensor:

@@ -23,7 +23,7 @@ from chainrule.core.primitives import dtype_of, shape_of
 from chainrule.core.registry import STATE, Box, new_level
 from chainrule.core.tensor import Tensor, _new
 from chainrule.modes import tape as T
-from chainrule.modes.forward import Dual, _as_tangent, check_primal, check_tangent, make_dual
+from chainrule.modes.forward import COMPLEX_REFUSAL, Dual, _as_tangent, check_primal, check_tangent, make_dual
 from chainrule.modes.pytree import LEAF, describe, flatten, leaf_paths, unflatten
 from chainrule.modes.reverse import grads_of
 
@@ -61,7 +61,7 @@ class _Where:
 
 def _check_leaf(name, f, i, treedef, k, x):
     t = type(x)
-    if t is float or (t is np.ndarray and x.dtype.kind in "fc"):
+    if t is float or (t is np.ndarray and x.dtype.kind == "f"):
         return  # the common case: nothing to build
     check_primal(name, _Where(f, i, treedef, k), x)
 
@@ -187,7 +187,7 @@ class _Recording:
             boxed = []
             for k, p in enumerate(leaves):
                 _check_leaf(name, f, i, treedef, k, p)
-                t = _new(np.float64(p) if type(p) is float else np.complex128(p) if type(p) is complex else p, level)
+                t = _new(np.float64(p) if type(p) is float else p, level)
                 t.requires_grad = True
                 boxed.append(t)
             tensors.extend(boxed)
@@ -348,6 +348,8 @@ def vjp(f, *primals, has_aux=False):
                 raise DTypeError(f"vjp: the cotangent{where} is {gk!r}; pass an array shaped like the output "
                                  f"({shape_of(o)})")
             if not isinstance(gk, Box):
+                if np.iscomplexobj(gk):
+                    raise DTypeError(f"vjp: the cotangent{where} is complex; {COMPLEX_REFUSAL}")
                 gk = np.asarray(gk, dtype=_float_dtype(o))
             if shape_of(gk) != shape_of(o):
                 raise ShapeError(f"vjp: the cotangent{where} has shape {shape_of(gk)} but the output has "
@@ -463,7 +465,12 @@ def jvp(f, primals, tangents, *, batched=False):
                 tk = _as_tangent(tk, pk)
                 if batched:
                     batch = shape_of(tk)[0]
-            duals.append(make_dual(pk, tk, level, batch))
+            # A tangent that is exactly zero is a symbolic zero (JAX's word): the argument enters
+            # as a constant, so that it contributes nothing even where its local derivative is
+            # infinite (d/dx sqrt(x) at 0 times a zero tangent would be NaN, not 0). Its first
+            # entry decides for most tangents without a pass over them.
+            zero = type(tk) is np.ndarray and tk.size and tk.item(0) == 0 and not tk.any()
+            duals.append(pk if zero else make_dual(pk, tk, level, batch))
         args.append(duals[0] if p_def is LEAF else unflatten(p_def, duals))
     out = f(*args)
     out_leaves, out_def = flatten(out)
@@ -472,11 +479,12 @@ def jvp(f, primals, tangents, *, batched=False):
     for o in out_leaves:
         if type(o) is Dual and o._level == level:
             po.append(_unbox(o, level))
-            to.append(o.tangent)
-        else:  # does not depend on the inputs: a zero tangent
-            po.append(o)
+            t = o.tangent
+        else:  # does not depend on the inputs (or only on zero tangents): a zero tangent
             numeric = isinstance(o, (Box, np.ndarray, np.generic, float, int, complex))
-            to.append(_zeros_like(o, lead) if numeric else None)
+            po.append(_F64(o) if type(o) is float else o)  # as a Dual's value would come back
+            t = _zeros_like(o, lead) if numeric else None
+        to.append(t[()] if type(t) is np.ndarray and not t.shape else t)  # a number as a numpy scalar
     if out_def is LEAF:
         return po[0], to[0]
     return unflatten(out_def, po), unflatten(out_def, to)

@@ -141,24 +141,30 @@ def _as_tangent(tangent, primal):
     return np.asarray(tangent, dtype=dtype)
 
 
+COMPLEX_REFUSAL = ("chainrule differentiates real functions of real inputs (complex inputs are not supported); "
+                   "pass the real and imaginary parts as two real arguments")
+
+
 def check_primal(where, what, x):
-    """Raise a clear error unless ``x`` is a floating-point value that can be differentiated."""
+    """Raise a clear error unless ``x`` is a real floating-point value that can be
+    differentiated. Complex values are refused here, at every entry point (jvp, grad, vjp,
+    Dual), rather than half supported inside."""
     t = type(x)
-    if t is float or (t is np.ndarray and x.dtype.kind in "fc"):
+    if t is float or (t is np.ndarray and x.dtype.kind == "f"):
         return  # the common cases, checked first
     if x is None:
         raise DTypeError(f"{where}: {what} is None; pass a floating-point number or array")
-    if isinstance(x, Box) or isinstance(x, (np.ndarray, np.generic)):
-        dtype = dtype_of(x)
-        if np.issubdtype(dtype, np.inexact):
+    if isinstance(x, (Box, np.ndarray, np.generic, complex)):
+        dtype = np.dtype(dtype_of(x))
+        if dtype.kind == "f":
             return
+        if dtype.kind == "c":
+            raise DTypeError(f"{where}: {what} is complex (dtype {dtype}); {COMPLEX_REFUSAL}")
         raise DTypeError(f"{where}: {what} has dtype {dtype}; derivatives need floating-point values, "
                          "e.g. x.astype(float) or 2.0 instead of 2")
     if isinstance(x, (bool, int)):
         raise DTypeError(f"{where}: {what} is the integer {x!r} (dtype {np.result_type(x)}); derivatives need "
                          f"floating-point values, e.g. {float(x)!r} instead of {x!r}")
-    if isinstance(x, complex):
-        return
     raise DTypeError(f"{where}: {what} has type {t.__name__}; pass a floating-point number or array")
 
 
@@ -172,8 +178,11 @@ def check_tangent(where, what, primal, tangent, batched, batch=None):
         kind = np.asarray(tangent).dtype.kind if isinstance(tangent, (list, tuple)) else \
             getattr(getattr(tangent, "dtype", None), "kind", None)
         if kind is None:
-            kind = "f" if isinstance(tangent, (int, float, complex)) and not isinstance(tangent, bool) else "?"
-        if kind not in "fciu":
+            kind = ("c" if isinstance(tangent, complex) else
+                    "f" if isinstance(tangent, (int, float)) and not isinstance(tangent, bool) else "?")
+        if kind == "c":
+            raise DTypeError(f"{where}: the tangent of {what} is complex; {COMPLEX_REFUSAL}")
+        if kind not in "fiu":
             raise DTypeError(f"{where}: the tangent of {what} has type {type(tangent).__name__}"
                              f"{f' (dtype {tangent.dtype})' if hasattr(tangent, 'dtype') else ''}; "
                              "pass a floating-point array")

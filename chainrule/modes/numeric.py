@@ -373,8 +373,13 @@ class _ComplexProbe(Tensor):
             else:
                 boxed = boxed or isinstance(a, Box)
                 vals.append(a)
+        self._touched[0] = True
         if not prim.analytic:
             self._used.add(prim.name)
+        elif prim.name == "power" and np.iscomplexobj(vals[1]) and np.any(np.real(vals[0]) < 0):
+            # x**y = exp(y log x) with x < 0 is not real around a real y (log x has the
+            # imaginary part pi), so Im f(y + ih) / h is not the derivative: refuse it.
+            self._used.add("power with a negative base")
         try:
             if boxed:
                 data = prim.op(*vals, **params)
@@ -385,7 +390,11 @@ class _ComplexProbe(Tensor):
                 raise _not_analytic(self._used) from None
             raise NumericError(f"numeric: the complex step cannot run {prim.name} on complex values ({err}); "
                                "use method='central'") from None
-        return _probe(data, self._used, level)
+        return _probe(data, self._used, level, self._touched)
+
+    def numpy(self):  # f reads the values: a real result may mean it dropped the imaginary part
+        self._touched[0] = True
+        return super().numpy()
 
     # Tensor's fast paths for one and two arguments would skip the check: route them through it.
     def _binary(self, prim, a, b):
@@ -395,13 +404,17 @@ class _ComplexProbe(Tensor):
         return self._bind(prim, (self,), params)
 
 
-def _probe(data, used, level=None):
+def _probe(data, used, level=None, touched=None):
+    """A probe around complex ``data``; ``used`` collects the non-analytic primitives met and
+    ``touched`` (one flag, shared by every value computed from the probe) says whether f
+    used the probe at all."""
     from chainrule.core.registry import new_level
 
     t = object.__new__(_ComplexProbe)
     t.data = data
     t._level = new_level() if level is None else level
     t._used = used
+    t._touched = [False] if touched is None else touched
     return t
 
 
@@ -410,6 +423,11 @@ def _check_complex(out, probe, f0):
     if probe._used:
         raise _not_analytic(probe._used)
     value = _output(out)
+    if not probe._touched[0] and not isinstance(out, _ComplexProbe):
+        # f never used this argument: its derivative is 0 (the imaginary part of a real value)
+        if value.shape != f0.shape:
+            raise ShapeError(f"numeric: f returned shape {value.shape} at a complex point but {f0.shape} at x")
+        return value
     if not np.iscomplexobj(value):
         raise NumericError("numeric: the complex step lost the imaginary part: f turns its input into real numbers "
                            "somewhere (float(), .real, a numpy function that drops it); use method='central'")

@@ -12,6 +12,7 @@ from heapq import heappop, heappush
 import numpy as np
 
 from chainrule.core.errors import AnomalyError, GraphError
+from chainrule.core import primitives as P
 from chainrule.core.primitives import add, shape_of, unbroadcast
 from chainrule.core.registry import STATE, Box
 from chainrule.core.tensor import Tensor, _new
@@ -149,6 +150,8 @@ def _walk(root, gradient, found, retain_graph, create_graph):
         level = leaf._level
         if type(g) is Tensor and g._level == level:
             g = g.data
+        if getattr(g, "dtype", None) != getattr(leaf.data, "dtype", None):
+            g = _leaf_dtype(g, leaf)
         grad = leaf.grad
         leaf.grad = _new(g if grad is None else grad.data + g, level)
 
@@ -159,6 +162,8 @@ def _deliver(leaf, g, found, create_graph):
             found[leaf] = g  # each leaf is delivered once, with the sum of its cotangents
         return
     level = leaf._level
+    if getattr(g, "dtype", None) != getattr(leaf.data, "dtype", None):
+        g = _leaf_dtype(g, leaf)
     if create_graph:
         if not isinstance(g, Tensor):
             g = _new(g, level)
@@ -167,6 +172,21 @@ def _deliver(leaf, g, found, create_graph):
     if isinstance(g, Tensor) and g._level == level:
         g = g.data
     leaf.grad = _new(g if leaf.grad is None else leaf.grad.data + g, level)
+
+
+def _leaf_dtype(g, leaf):
+    """The cotangent ``g`` in the dtype of the tensor it is delivered to, as PyTorch does: a
+    float32 leaf that met a float64 array or numpy scalar (``x * np.log(2.0)``) still gets a
+    float32 ``.grad``. A complex cotangent of a real tensor gives its real part (the gradient of
+    a real function of real inputs; HIPS autograd's convention)."""
+    dtype = getattr(leaf.data, "dtype", None)
+    if dtype is None or getattr(g, "dtype", None) is None:
+        return g
+    if isinstance(g, Box):  # a recorded backward (create_graph) or a nested transformation
+        return P.astype(g, dtype=dtype)
+    if g.dtype.kind == "c" and dtype.kind != "c":
+        g = g.real
+    return g.astype(dtype)
 
 
 def _index_of(node, p):

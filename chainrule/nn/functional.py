@@ -149,29 +149,28 @@ def mse_loss(input, target, reduction="mean"):
     return _reduce(P.multiply(d, d), reduction)
 
 
-def _clamped_log(p):
-    # log p, clamped at -100 as PyTorch does, so that p = 0 gives a finite loss. The inner where
-    # keeps log away from 0 so its derivative is finite where the outer where discards it.
-    pos = P.greater(p, 0)
-    return P.where(pos, P.maximum(P.log(P.where(pos, p, 1.0)), -100.0), -100.0)
+def _in_unit_interval(x, what, who, hint=""):
+    # NaN fails both comparisons, so it is refused too (traced values cannot be checked)
+    v = _values(x)
+    if v is not None and v.size and not (v.min() >= 0 and v.max() <= 1):
+        raise ValueError(f"{who}: {what} in [0, 1] (got values from {v.min():.4g} to {v.max():.4g}){hint}")
 
 
 def binary_cross_entropy(input, target, reduction="mean"):
-    r"""$-[y \log p + (1 - y) \log(1 - p)]$ for probabilities $p$ in [0, 1] (each log clamped
-    at -100 like PyTorch). Prefer :func:`binary_cross_entropy_with_logits` on logits.
+    r"""$-[y \log p + (1 - y) \log(1 - p)]$ for probabilities $p$ and targets $y$ in [0, 1], with
+    PyTorch's conventions at the edges: each log is clamped at -100 and the derivative
+    $(p - y) / \max(p (1 - p), 10^{-12})$ stays finite at $p = 0$ and $1$. Prefer
+    :func:`binary_cross_entropy_with_logits` on logits.
 
     >>> round(float(binary_cross_entropy(np.array([0.8]), np.array([1.0]))), 6)
     0.223144
     """
-    _check_reduction(reduction, "binary_cross_entropy")
-    y = _target_like(target, input, "binary_cross_entropy")
-    p = _values(input)
-    if p is not None and p.size and not (p.min() >= 0 and p.max() <= 1):
-        raise ValueError("binary_cross_entropy: input must be probabilities in [0, 1] (got values from "
-                         f"{p.min():.4g} to {p.max():.4g}); for logits use binary_cross_entropy_with_logits")
-    loss = P.negative(P.add(P.multiply(y, _clamped_log(input)),
-                            P.multiply(P.subtract(1.0, y), _clamped_log(P.subtract(1.0, input)))))
-    return _reduce(loss, reduction)
+    who = "binary_cross_entropy"
+    _check_reduction(reduction, who)
+    y = _target_like(target, input, who)
+    _in_unit_interval(input, "input must be probabilities", who, "; for logits use binary_cross_entropy_with_logits")
+    _in_unit_interval(y, "targets must be", who)
+    return _reduce(P.binary_cross_entropy(input, y), reduction)
 
 
 def binary_cross_entropy_with_logits(input, target, reduction="mean"):

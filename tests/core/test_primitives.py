@@ -25,7 +25,10 @@ CASES = {
     "negative": [(cr.negative, (r(5),))],
     "multiply": [(cr.multiply, (r(3, 4), r(3, 1))), (cr.multiply, (r(), r(2, 3)))],
     "divide": [(cr.divide, (r(3, 4), pos(4))), (cr.divide, (pos(2, 2), pos(2, 2)))],
-    "power": [(cr.power, (pos(3, 2), r(2))), (lambda x: x ** 3, (r(4),)), (lambda x: cr.power(2.0, x), (r(3),))],
+    "power": [(cr.power, (pos(3, 2), r(2))), (lambda x: x ** 3, (r(4),)), (lambda x: cr.power(2.0, x), (r(3),)),
+              # an exponent 0 among others, and x**0 = 1 at x = 0 (derivative 0, not 0 * 0**-1)
+              (cr.power, (np.array([0.4, 0.7, 1.3]), np.array([0.0, 0.0, 1.5]))),
+              (lambda x: x ** 0, (np.array([0.0, -0.0, 1.5]),))],
     "exp": [(cr.exp, (r(3, 2),))],
     "log": [(cr.log, (pos(4),))],
     "sin": [(cr.sin, (r(3),))],
@@ -39,6 +42,7 @@ CASES = {
     "softplus": [(cr.softplus, (r(5) * 5,))],
     "maximum": [(cr.maximum, (r(3, 4), r(4)))],
     "minimum": [(cr.minimum, (r(3, 1), r(4)))],
+    "binary_cross_entropy": [(cr.core.primitives.binary_cross_entropy, (rng.uniform(0.05, 0.95, (3, 4)), rng.uniform(0, 1, 4)))],
     "where": [(lambda x, y: cr.where(np.array([True, False, True]), x, y), (r(3), r(2, 3)))],
     "equal": [(lambda x: x * cr.equal(x, x), (r(3),))],
     "not_equal": [(lambda x: x * cr.not_equal(x, 0.0), (r(3),))],
@@ -146,3 +150,28 @@ def test_comparisons_are_boolean_and_not_differentiable():
     x = cr.tensor([1.0, -1.0], requires_grad=True)
     for out in (x > 0, x >= 0, x < 0, x <= 0, x == 1, x != 1):
         assert out.dtype == bool and not out.requires_grad
+
+
+# ---------------------------------------------------------------- edge values: the modes agree
+EDGE_POINTS = {1: [(0.0,), (-0.0,), (1.0,), (-1.0,)],
+               2: [(0.0, 0.0), (-0.0, 0.0), (0.0, -0.0), (1.0, 1.0), (0.0, 1.0), (1.0, 0.0), (-1.0, 2.0), (2.0, -1.0)]}
+ELEMENTWISE = sorted(n for n, p in REGISTRY.items()
+                     if p.elementwise and p.differentiable and isinstance(p.vjps, tuple) and len(p.vjps) in EDGE_POINTS)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_modes_agree_at_zero_signed_zero_and_ties(name):
+    """At 0, -0.0 and ties, the graph of Tensors, the tape of grad at numbers and forward mode give
+    the same partials, NaN and inf included (they read the same rules, but on different values:
+    numpy scalars, Python floats, Duals)."""
+    op = REGISTRY[name].op
+    for point in EDGE_POINTS[len(REGISTRY[name].vjps)]:
+        n = len(point)
+        leaves = [cr.tensor(a, requires_grad=True) for a in point]
+        op(*leaves).backward()
+        graph = [float(t.grad) for t in leaves]
+        tape = [float(g) for g in cr.grad(op, argnums=tuple(range(n)))(*point)]
+        forward = [float(cr.jvp(op, point, tuple(float(i == j) for j in range(n)))[1]) for i in range(n)]
+        np.testing.assert_array_equal(tape, graph, err_msg=f"{name} at {point}: tape vs graph")
+        np.testing.assert_array_equal(forward, graph, err_msg=f"{name} at {point}: forward vs graph")

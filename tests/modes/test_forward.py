@@ -157,7 +157,8 @@ def test_duals_made_by_hand_do_not_share_a_perturbation():
 
 def test_constants_do_no_tangent_work_and_results_without_tangent_are_plain():
     x = Dual(np.array([1.0, -2.0]), np.array([1.0, 1.0]))
-    assert not isinstance(cr.sign(x), Dual)  # not differentiable: the plain value
+    assert not isinstance(cr.greater(x, 0.0), Dual)  # not differentiable: the plain value
+    assert isinstance(cr.sign(x), Dual)  # piecewise constant: a zero tangent, as PyTorch's sign
     assert isinstance(x * np.array([2.0, 3.0]), Dual)
     out, t = cr.jvp(lambda x: np.array([1.0, 2.0]) * 3.0, (np.ones(2),), (np.ones(2),))
     np.testing.assert_array_equal(t, [0.0, 0.0])

@@ -226,3 +226,25 @@ def test_one_sided_methods_work_at_the_edge_of_the_domain():
 
 def test_doctests():
     assert doctest.testmod(numeric).failed == 0
+
+
+def test_complex_step_refuses_a_power_with_a_negative_base():
+    # (-0.5)**x is not real around a real x: Im f(x + ih)/h was -6.2e14 at x = 2
+    with pytest.raises(NotAnalyticError, match="power with a negative base"):
+        numeric.gradient(lambda x, y: y ** x, 2.0, -0.5, argnums=(0, 1), method="complex")
+    with pytest.raises(NotAnalyticError, match="negative base"):
+        numeric.gradient(lambda x: cr.sum(cr.power(np.array([-0.5, 2.0]), x)), 2.0, method="complex")
+    # a negative base with a constant exponent is analytic in the base: still exact
+    assert numeric.derivative(lambda y: y ** 3, -0.5, method="complex") == pytest.approx(0.75, rel=1e-15)
+    assert numeric.derivative(lambda x: 2.0 ** x, 2.0, method="complex") == pytest.approx(4 * np.log(2), rel=1e-14)
+
+
+def test_complex_step_gives_zero_for_an_argument_f_does_not_use():
+    gx, gy = numeric.gradient(lambda x, y: x * 2.0, 1.0, np.array([2.0, 3.0]), argnums=(0, 1), method="complex")
+    assert gx == 2.0
+    np.testing.assert_array_equal(gy, [0.0, 0.0])
+    J = numeric.jacobian(lambda x, y: x * 2.0, np.ones(2), 5.0, argnums=1, method="complex")
+    np.testing.assert_array_equal(J, [0.0, 0.0])
+    # an argument that is read but turned real is still refused
+    with pytest.raises(NumericError, match="lost the imaginary part"):
+        numeric.gradient(lambda x, y: x + float(np.real(np.asarray(y))), 1.0, 2.0, argnums=(0, 1), method="complex")

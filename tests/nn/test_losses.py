@@ -156,3 +156,48 @@ def test_against_pytorch():
     both(F.cross_entropy, tF.cross_entropy, Z, LABELS)
     both(F.cross_entropy, tF.cross_entropy, Z, np_softmax(y))
     both(F.nll_loss, tF.nll_loss, np_log_softmax(Z), LABELS)
+
+
+# ---------------------------------------------------------------- BCE at the edges (PyTorch's conventions)
+EDGE_P = np.array([0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1e-30, 0.5])
+EDGE_Y = np.array([1.0, 0.0, 0.0, 1.0, 0.3, 0.3, 1.0, 1.0])
+
+
+def test_bce_gradient_is_finite_at_0_and_1_with_pytorchs_formula():
+    # loss: each log clamped at -100; gradient (p - y) / max(p (1 - p), 1e-12), PyTorch's
+    v, g = value_and_grad(F.binary_cross_entropy, EDGE_P, EDGE_Y, reduction="sum")
+    want_loss = -(EDGE_Y * np.maximum(np.log(np.maximum(EDGE_P, 1e-300)), -100)
+                  + (1 - EDGE_Y) * np.maximum(np.log(np.maximum(1 - EDGE_P, 1e-300)), -100))
+    assert v == pytest.approx(want_loss.sum(), rel=1e-12)
+    np.testing.assert_allclose(g, (EDGE_P - EDGE_Y) / np.maximum(EDGE_P * (1 - EDGE_P), 1e-12), rtol=1e-12)
+    np.testing.assert_allclose(g[:6], [-1e12, 1e12, 0.0, 0.0, -3e11, 7e11], rtol=1e-12)
+    for dtype in (np.float32, np.float64):  # every mode, both dtypes: finite
+        p = EDGE_P.astype(dtype)
+        t = cr.tensor(p, requires_grad=True)
+        out = cr.nn.BCELoss()(t, EDGE_Y)
+        out.backward()
+        assert out.dtype == dtype and t.grad.dtype == dtype and np.all(np.isfinite(t.grad.numpy()))
+        assert float(out) == pytest.approx(want_loss.mean(), rel=1e-5)
+        _, tan = cr.jvp(lambda q: F.binary_cross_entropy(q, EDGE_Y), (p,), (np.ones_like(p),))
+        assert np.isfinite(tan)
+
+
+def test_bce_edges_against_pytorch():
+    torch = pytest.importorskip("torch")
+    for dtype, tdtype, rtol in ((np.float64, torch.float64, 1e-7), (np.float32, torch.float32, 1e-6)):
+        p = EDGE_P.astype(dtype)
+        v, g = value_and_grad(F.binary_cross_entropy, p, EDGE_Y.astype(dtype), reduction="sum")
+        tp = torch.tensor(p, requires_grad=True)
+        tv = torch.nn.functional.binary_cross_entropy(tp, torch.tensor(EDGE_Y, dtype=tdtype), reduction="sum")
+        tv.backward()
+        # PyTorch's floor 1e-12 is a float32 constant (9.9999998e-13): 2e-8 apart in float64
+        np.testing.assert_allclose(v, tv.item(), rtol=rtol)
+        np.testing.assert_allclose(g, tp.grad.numpy(), rtol=rtol)
+
+
+def test_bce_refuses_targets_outside_0_1():
+    for bad in ([1.5], [-0.2], [np.nan]):
+        with pytest.raises(ValueError, match=r"binary_cross_entropy: targets must be in \[0, 1\]"):
+            F.binary_cross_entropy(np.array([0.5]), np.array(bad))
+    with pytest.raises(ValueError, match=r"targets must be in \[0, 1\]"):
+        cr.nn.BCELoss()(cr.tensor([0.5, 0.2], requires_grad=True), np.array([1.0, 2.0]))
