@@ -392,9 +392,15 @@ class _ComplexProbe(Tensor):
                                "use method='central'") from None
         return _probe(data, self._used, level, self._touched)
 
-    def numpy(self):  # f reads the values: a real result may mean it dropped the imaginary part
+    # f reads the values (np.asarray(x), x.numpy()): a real result may mean it dropped the
+    # imaginary part, so each way out of chainrule's operations marks the probe as read.
+    def numpy(self):
         self._touched[0] = True
         return super().numpy()
+
+    def __array__(self, dtype=None, copy=None):
+        self._touched[0] = True
+        return super().__array__(dtype, copy)
 
     # Tensor's fast paths for one and two arguments would skip the check: route them through it.
     def _binary(self, prim, a, b):
