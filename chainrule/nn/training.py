@@ -15,6 +15,7 @@ import numpy as np
 
 from chainrule.core.errors import ChainruleError, ShapeError
 from chainrule.core.tensor import Tensor, no_grad
+from chainrule.core.threads import for_training
 
 __all__ = [
     "fit", "History", "Callback", "EarlyStopping", "TrainingError",
@@ -473,8 +474,10 @@ def _positive_int(name, value):
 
 
 # ------------------------------------------------------------------------------ fit
+@for_training  # BLAS threads: one for small networks (chainrule.core.threads), or ``threads``
 def fit(model, loss, X, y, *, optimizer, epochs, batch_size=32, shuffle=True, seed=None, validation=None,
-        validation_split=None, metrics=None, early_stopping=None, callbacks=(), progress=True, history=None):
+        validation_split=None, metrics=None, early_stopping=None, callbacks=(), progress=True, history=None,
+        threads=None):
     r"""Train ``model`` to minimise ``loss`` on (X, y) by minibatch gradient descent; return a History.
 
     Each epoch shuffles the rows (``shuffle``), and for each batch of ``batch_size`` rows takes one
@@ -490,6 +493,8 @@ def fit(model, loss, X, y, *, optimizer, epochs, batch_size=32, shuffle=True, se
     default accuracy for classification losses. early_stopping: an EarlyStopping or a patience.
     callbacks: Callback objects or functions ``fn(epoch, logs)`` (returning True stops).
     seed: the same seed (and the same initial weights) gives bit-identical training.
+    threads: BLAS threads; by default one when the largest layer's batch x fan_in x fan_out is below
+    5e7 multiply-adds, else the libraries' own (``chainrule.core.threads``); 0: the libraries' own.
 
     >>> import chainrule as cr
     >>> X, y = cr.data.gaussians(n=100, seed=0)
