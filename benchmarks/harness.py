@@ -157,22 +157,35 @@ def fmt_time(s):
     return f"{s / 1e-9:.3g} ns"
 
 
-def table(records) -> str:
-    """The results as a plain-text table: one line per contender, ratios to numpy."""
-    lines = [f"{'case':<22} {'contender':<16} {'median':>10} {'x numpy':>8} {'(IQR)':>13}  target / issue"]
-    for rec in records:
+def table(runs: dict) -> str:
+    """The results as a plain-text table, one line per contender and the runs side by side
+    (``runs``: a label such as "default threads" -> that run's records): median time, ratio to
+    numpy with its interquartile range."""
+    labels = list(runs)
+    by_name = [{(r["group"], r["name"]): r for r in runs[lab]} for lab in labels]
+    head = f"{'case':<22} {'contender':<16}" + "".join(f" {lab:>34}" for lab in labels) + "  target / issue"
+    sub = f"{'':<22} {'':<16}" + "".join(f" {'median':>10} {'x numpy':>8} {'(IQR)':>14}" for _ in labels)
+    lines = [head, sub]
+    for rec in runs[labels[0]]:
+        key = (rec["group"], rec["name"])
         first = True
-        for n, c in rec["contenders"].items():
-            note = ""
-            if n.startswith("chainrule") and rec["target"] is not None:
-                ok = "ok" if c["ratio"] <= rec["target"] else "MISSED"
-                note = f"<= {rec['target']}x: {ok}"
-            elif n in rec["reported"]:
+        for n in rec["contenders"]:
+            cells, note = "", ""
+            for lab, found in zip(labels, by_name):
+                c = found.get(key, {}).get("contenders", {}).get(n)
+                if c is None:
+                    cells += f" {'-':>34}"
+                    continue
+                iqr = f"({c['ratio_q1']:.2f}-{c['ratio_q3']:.2f})"
+                cells += f" {fmt_time(c['median_s']):>10} {c['ratio']:>8.2f} {iqr:>14}"
+                if n.startswith("chainrule") and rec["target"] is not None:
+                    note += f"{'' if not note else ', '}<= {rec['target']}x: {'ok' if c['ratio'] <= rec['target'] else 'MISSED'}"
+            if not n.startswith("chainrule") and n in rec["reported"]:
                 note = f"issue measured {rec['reported'][n]}x"
             case = f"{rec['group']}/{rec['name']}" if first else ""
-            lines.append(f"{case:<22} {n:<16} {fmt_time(c['median_s']):>10} {c['ratio']:>8.2f} "
-                         f"{'(' + format(c['ratio_q1'], '.2f') + '-' + format(c['ratio_q3'], '.2f') + ')':>13}  {note}")
+            lines.append(f"{case:<22} {n:<16}{cells}  {note}")
             first = False
-        for n, why in rec["skipped"].items():
-            lines.append(f"{'':<22} {n:<16} {'skipped':>10}  {why}")
+        for lab, found in zip(labels, by_name):
+            for n, why in found.get(key, {}).get("skipped", {}).items():
+                lines.append(f"{'':<22} {n:<16} skipped at {lab}: {why}")
     return "\n".join(lines)

@@ -8,11 +8,13 @@ the threads they had. ``cr.fit`` (so the scikit-learn estimators too) and every 
 command apply the rule by default; commands that know no sizes before they start run on one
 thread, and the training inside ``chainrule train`` decides again from its network.
 
-Why. OpenBLAS splits a product over its threads from about 2e6 multiply-adds on, and between
-products its threads keep spinning, waiting for work, on the cores that numpy's elementwise
-operations and the Python interpreter need. On a 2-core machine (OpenBLAS 0.3.31, Haswell kernel)
-a numpy-only forward and backward pass of a 3-layer MLP, 1 against 2 threads, median of 12
-interleaved rounds (spread in brackets: quartiles of the per-round ratio):
+Why. OpenBLAS splits a product of more than 65536 x 4 multiply-adds over its threads, and after
+a product its threads keep spinning, waiting for work, on the cores that numpy's elementwise
+operations and the Python interpreter need; where the machine is busy, each split product also
+waits for its second thread to be scheduled. On a shared 2-core machine (OpenBLAS 0.3.31, Haswell
+kernel), a numpy-only forward and backward pass of a 3-layer MLP, 2 threads against 1, median
+of 12 interleaved rounds (in brackets the quartiles of the per-round ratio; "busy": load 3 to 6
+from other processes):
 
 ==============================  ===================  ========================  =================
 largest product (mult-adds)      shapes b x in x out  2 threads / 1, quiet      same, machine busy

@@ -163,3 +163,10 @@ def test_command_line_applies_the_policy(pools, spy_forward, tmp_path, capsys):
         main(["evaluate", model, "xor", "--threads", "-1"])
     assert stop.value.code == 2 and "--threads" in capsys.readouterr().err
     assert blas_now() == pools
+
+
+def test_doctests():
+    import doctest
+
+    result = doctest.testmod(threads)
+    assert result.failed == 0 and result.attempted > 0
