@@ -9,6 +9,8 @@ or the environment variable ``CHAINRULE_THREADS``, sets another number.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 try:
@@ -92,7 +94,7 @@ class _MLPBase(BaseEstimator):
         raise ValueError(f"solver must be 'adam' or 'sgd', got {self.solver!r}")
 
     def _outputs(self, X):
-        from chainrule.core.threads import blas_threads, largest_product
+        from chainrule.core.threads import SERIAL_WORK, blas_threads, largest_product
         from chainrule.nn.training import _CHUNK, _outputs
 
         check_is_fitted(self, "model_")
@@ -101,7 +103,8 @@ class _MLPBase(BaseEstimator):
             raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
                              f"{self.n_features_in_} features as input")
         # fit applies the thread policy itself; predictions take it here, for their chunk of rows
-        with blas_threads(largest_product(self.model_.parameters(), min(len(X), _CHUNK))):
+        work = largest_product(self.model_.parameters(), min(len(X), _CHUNK))
+        with blas_threads(work) if work > SERIAL_WORK else contextlib.nullcontext():
             return _outputs(self.model_, X)
 
 

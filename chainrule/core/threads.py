@@ -48,10 +48,14 @@ import contextlib
 import contextvars
 import os
 
-__all__ = ["ENV", "MIN_PARALLEL_WORK", "blas_threads", "largest_product", "parse_threads", "for_training"]
+__all__ = ["ENV", "MIN_PARALLEL_WORK", "SERIAL_WORK", "blas_threads", "largest_product", "parse_threads", "for_training"]
 
 ENV = "CHAINRULE_THREADS"
 MIN_PARALLEL_WORK = 5e7  # multiply-adds of the largest matrix product from which threads may pay
+# OpenBLAS computes a product of up to this many multiply-adds on one thread whatever its pool
+# (SMP_THRESHOLD_MIN x GEMM_MULTITHREAD_THRESHOLD): code whose products are all this small needs
+# no policy, and can skip the 0.4 ms that setting one costs.
+SERIAL_WORK = 65536 * 4
 # Environment variables by which users choose BLAS and OpenMP threads themselves.
 USER_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
             "VECLIB_MAXIMUM_THREADS")

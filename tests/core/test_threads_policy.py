@@ -135,9 +135,11 @@ def test_fit_of_a_large_network_keeps_the_threads(pools, spy_forward):
 def test_sklearn_estimators_apply_the_policy(pools, spy_forward):
     sk = pytest.importorskip("chainrule.sklearn")
     X, y = cr.data.xor(n=64, seed=0)
-    clf = sk.MLPClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(X, y)
-    clf.predict(X)
+    clf = sk.MLPClassifier(hidden_layer_sizes=(64,), max_iter=2, random_state=0).fit(X, y)
     assert spy_forward and set(spy_forward) == {1}
+    spy_forward.clear()
+    clf.predict(np.tile(X, (100, 1)))  # 6400 x 2 x 64 multiply-adds: OpenBLAS would split them
+    assert spy_forward == [1]
     reg = sk.MLPRegressor(hidden_layer_sizes=(8,), max_iter=2, random_state=0)
     with blas_threads(threads=0):  # a user's override reaches through the estimator
         reg.fit(X, y.astype(float))
