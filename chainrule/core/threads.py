@@ -12,24 +12,22 @@ Why. OpenBLAS splits a product of more than 65536 x 4 multiply-adds over its thr
 a product its threads keep spinning, waiting for work, on the cores that numpy's elementwise
 operations and the Python interpreter need; where the machine is busy, each split product also
 waits for its second thread to be scheduled. On a shared 2-core machine (OpenBLAS 0.3.31, Haswell
-kernel), a numpy-only forward and backward pass of a 3-layer MLP, 2 threads against 1, median
-of 12 interleaved rounds (in brackets the quartiles of the per-round ratio; "busy": load 3 to 6
-from other processes):
+kernel), a numpy-only float32 forward and backward pass of a 3-layer MLP, 2 threads against 1,
+median of 12 interleaved rounds (in brackets the quartiles of the per-round ratio; "busy": load 3
+to 6 from other processes):
 
-==============================  ===================  ========================  =================
-largest product (mult-adds)      shapes b x in x out  2 threads / 1, quiet      same, machine busy
-==============================  ===================  ========================  =================
-2.6e5                            64 x 64 x 64         0.99 (0.94-1.07)          0.99 (0.87-1.03)
-2.0e6                            200 x 64 x 100       3.1 (1.9-8.4)             77 (64-84)
-8.4e6                            128 x 256 x 256      3.8 (1.5-5.7)             16 (3.1-24)
-2.6e7                            128 x 784 x 256      0.77 (0.66-3.9)           2.4 (1.8-3.4)
-6.7e7                            256 x 512 x 512      0.56 (0.51-0.63)          3.1 (2.2-8.1)
-2.7e8                            256 x 1024 x 1024    0.60 (0.55-0.63)
-==============================  ===================  ========================  =================
+    largest product   b x in x out        2 threads / 1, quiet   same, machine busy
+    2.6e5             64 x 64 x 64        0.99 (0.94-1.07)       0.99 (0.87-1.03)
+    2.0e6             200 x 64 x 100      3.1 (1.9-8.4)          77 (64-84)
+    8.4e6             128 x 256 x 256     3.8 (1.5-5.7)          16 (3.1-24)
+    2.6e7             128 x 784 x 256     0.77 (0.66-3.9)        2.4 (1.8-3.4)
+    6.7e7             256 x 512 x 512     0.56 (0.51-0.63)       3.1 (2.2-8.1)
+    2.7e8             256 x 1024 x 1024   0.60 (0.55-0.63)       3.1 (1.3-4.4)
 
 Two threads pay only from about 5e7 multiply-adds on, and only on a quiet machine; below it they
 cost up to 80 times the single-threaded time. Training scikit-learn's default network on digits
-(64-100-10, batch 200: 1.3e6) took 23.7 s at the default threads against 1.5 s on one.
+(64-100-10, batch 200: 1.3e6) took 23.7 s at the default threads against 1.5 s on one, and at
+load 4 to 7, 49 to 64 s against 3.5 to 4.9 s under this rule.
 
 Overriding it, strongest first: ``cr.fit(..., threads=N)`` or ``with blas_threads(threads=N):``
 around any code (N threads; 0: the libraries' default, no limit); ``chainrule --threads N``
@@ -37,7 +35,7 @@ around any code (N threads; 0: the libraries' default, no limit); ``chainrule --
 left alone: with ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``,
 ``BLIS_NUM_THREADS`` or ``VECLIB_MAXIMUM_THREADS`` set, or BLAS pools already running fewer
 threads than the CPUs this process may use (``threadpoolctl.threadpool_limits`` of the user's own),
-chainrule changes nothing; and it never gives a pool more threads than it had.
+chainrule changes nothing; and the rule never gives a pool more threads than it had.
 
 threadpoolctl does the limiting; it is imported on first use, so ``import chainrule`` does not
 pay for it (without it the rule does nothing).
@@ -48,7 +46,8 @@ import contextlib
 import contextvars
 import os
 
-__all__ = ["ENV", "MIN_PARALLEL_WORK", "SERIAL_WORK", "blas_threads", "largest_product", "parse_threads", "for_training"]
+__all__ = ["ENV", "MIN_PARALLEL_WORK", "SERIAL_WORK", "blas_threads", "for_training", "largest_product",
+           "parse_threads"]
 
 ENV = "CHAINRULE_THREADS"
 MIN_PARALLEL_WORK = 5e7  # multiply-adds of the largest matrix product from which threads may pay
@@ -72,7 +71,8 @@ class _Policy:
         self.requested, self.before, self.hands_off = requested, before, hands_off
 
 
-_active: contextvars.ContextVar[_Policy | None] = contextvars.ContextVar("chainrule_blas_threads", default=None)
+_active: contextvars.ContextVar[_Policy | None] = contextvars.ContextVar("chainrule_blas_threads",
+                                                                       default=None)
 
 
 def parse_threads(value, where="threads"):
