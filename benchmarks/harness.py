@@ -102,11 +102,18 @@ def _calibrate(step, sample_s):
     return max(1, int(sample_s / max(one, 1e-9)))
 
 
-def run_case(case: Case, rounds=30, sample_s=0.004, log=print) -> dict:
-    """Time one case; returns a JSON-ready record."""
+def run_case(case: Case, rounds=30, sample_s=0.004, log=print, only=None, against=None) -> dict:
+    """Time one case; returns a JSON-ready record.
+
+    only: the names of the contenders to time (default all). against: a record of this case
+    timed before, whose baseline median the contenders' ratios are taken to, unpaired (the
+    baseline then runs once, untimed, for the check of their results only).
+    """
     steps, results = {}, {}
     skipped = dict(case.skipped)
     for name, factory in case.contenders.items():
+        if only is not None and name not in only and name != BASELINE:
+            continue
         try:
             step = factory()
             results[name] = step()
@@ -123,18 +130,23 @@ def run_case(case: Case, rounds=30, sample_s=0.004, log=print) -> dict:
     for name, why in wrong.items():
         skipped[name] = f"WRONG RESULT, not timed: {why}"
         steps.pop(name)
+    if against is not None:
+        steps.pop(BASELINE)
     names = list(steps)
     numbers = {n: _calibrate(steps[n], sample_s) for n in names}
     samples = {n: [] for n in names}
     for r in range(rounds):
-        k = r % len(names)
+        k = r % len(names) if names else 0
         for n in names[k:] + names[:k]:  # rotate the order: no contender always runs first
             step, number = steps[n], numbers[n]
             t0 = time.perf_counter()
             for _ in range(number):
                 step()
             samples[n].append((time.perf_counter() - t0) / number)
-    base = samples[BASELINE]
+    if against is None:
+        base = samples[BASELINE]
+    else:  # unpaired: every sample against the earlier run's baseline median
+        base = [against["contenders"][BASELINE]["median_s"]] * rounds
     record = {"group": case.group, "name": case.name, "what": case.what, "target": case.target,
               "reported": case.reported, "rounds": rounds, "contenders": {}, "skipped": skipped}
     for n in names:
@@ -143,7 +155,7 @@ def run_case(case: Case, rounds=30, sample_s=0.004, log=print) -> dict:
         record["contenders"][n] = {
             "median_s": statistics.median(samples[n]), "min_s": min(samples[n]),
             "ratio": statistics.median(per_round), "ratio_q1": q[0], "ratio_q3": q[-1],
-            "calls_per_sample": numbers[n],
+            "calls_per_sample": numbers[n], **({"paired": False} if against is not None else {}),
         }
     del steps, results
     gc.collect()
