@@ -58,10 +58,11 @@ def subtract_scaled(d, g, alpha, scratch):
     numpy passes and no temporary.
 
     numpy's own BLAS offers no axpy to Python, and SciPy's axpy loads a second BLAS library whose
-    threads spin against numpy's: at the default threads a 784-256-256-10 training step (float32,
-    batch 128) took 20 to 70 ms with it against 1.3 ms without. With every pool on one thread, axpy
-    saved 0.05 ms of that step's 0.15 ms update but nothing measurable of the 2.4 ms step (per-round
-    ratio 0.97 to 0.98, inside the rounds' spread).
+    threads spin against numpy's: at the default threads on a 2-core machine a 784-256-256-10
+    training step (float32, batch 128) took 8.0 ms with it against 1.4 ms without (its update
+    2.4 ms against 0.13 ms), and 130 to 170 ms against 10 to 80 ms while other processes kept the
+    machine busy. With every pool on one thread, axpy saved 0.05 ms of that step's 0.15 ms update
+    but nothing measurable of the 2.4 ms step (per-round ratio 0.97 to 0.98, inside the spread).
     """
     np.multiply(g, alpha, out=scratch)
     return np.subtract(d, scratch, out=d)
