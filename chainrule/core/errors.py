@@ -19,3 +19,9 @@ class GraphError(ChainruleError, RuntimeError):
 
 class AnomalyError(ChainruleError, FloatingPointError):
     """A value or cotangent became NaN or inf while `detect_anomaly()` was on."""
+
+
+class ModelFileError(ChainruleError, ValueError):
+    """A model or checkpoint file that cannot be read: not a regular file, over a size limit,
+    malformed, corrupted (its checksum does not match) or inconsistent with itself. The message
+    names the file and what is wrong."""
