@@ -180,7 +180,7 @@ def crafted_files(folder):
     with_header("not-object", [1, 2, 3])
     with_meta("config-sequential", **{"chainrule.config": json.dumps({"class": "Sequential"})})
     with_meta("config-huge", **{"chainrule.config": json.dumps(
-        {"class": "MLP", "in_features": 2, "hidden": [40000, 40000], "out_features": 2})})
+        {"class": "MLP", "in_features": 2, "hidden": [4000, 4000], "out_features": 2})})
     with_meta("config-strings", **{"chainrule.config": json.dumps(
         {"class": "MLP", "in_features": "2", "hidden": "4", "out_features": [2]})})
     with_meta("config-deep", **{"chainrule.config": "[" * 3000 + "]" * 3000})

@@ -244,12 +244,13 @@ def test_malformed_header_and_config_values(tmp_path):
 
 
 def test_a_config_larger_than_its_file_is_refused_before_building(tmp_path):
-    # 40000 x 40000 weights would be 11.9 GiB; the file holds 26 numbers.
-    config = {"class": "MLP", "in_features": 3, "hidden": [40000, 40000], "out_features": 2,
+    # The bomb made small: 4000 x 4000 weights (128 MB; the 40000 x 40000 would be 11.9 GiB)
+    # in a file of 26 numbers. The check fires on the declared size, before anything is built.
+    config = {"class": "MLP", "in_features": 3, "hidden": [4000, 4000], "out_features": 2,
               "activation": "relu", "init": "xavier_uniform", "dtype": "float64"}
     path = _rewrite_meta(_model_file(tmp_path), **{"chainrule.config": json.dumps(config)})
     assert path.stat().st_size < 8192
-    with pytest.raises(ModelFileError, match=r"declares a model of 1600\d+ parameters but the file holds 26"):
+    with pytest.raises(ModelFileError, match=r"declares a model of 16028002 parameters but the file holds 26"):
         cr.nn.load(path)
 
 
