@@ -10,7 +10,7 @@ import numpy as np
 from chainrule.core import primitives as P
 from chainrule.core.ops import ArrayOperators, concrete
 from chainrule.core.errors import AnomalyError, DTypeError, GraphError
-from chainrule.core.registry import _NO_PARAMS, STATE, Box, bind, shape_error
+from chainrule.core.registry import _ANOMALY, _GRAD_ENABLED, _NO_PARAMS, Box, anomaly_enabled, bind, grad_enabled, shape_error
 
 _PACKAGE_DIR = __file__.rsplit("core", 1)[0]
 
@@ -85,7 +85,7 @@ class Tensor(Box, ArrayOperators):
             vals.append(data)
         data = prim.op(*vals, **params) if boxed else _call_impl(prim, vals, params)
         out = _new(data, level)
-        if needs and STATE.grad_enabled and prim.differentiable:
+        if needs and grad_enabled() and prim.differentiable:
             out.requires_grad = True
             out._prim = prim
             out._parents = args
@@ -93,7 +93,7 @@ class Tensor(Box, ArrayOperators):
             out._params = params
             out._versions = versions
             out._seq = next(_sequence)
-        if STATE.anomaly:
+        if anomaly_enabled():
             _check_forward(out, prim)
         return out
 
@@ -113,7 +113,7 @@ class Tensor(Box, ArrayOperators):
         out.data = value
         if level:
             out._level = level
-        if self.requires_grad and STATE.grad_enabled and prim.differentiable:
+        if self.requires_grad and grad_enabled() and prim.differentiable:
             out.requires_grad = True
             out._prim = prim
             out._parents = (self,)
@@ -122,7 +122,7 @@ class Tensor(Box, ArrayOperators):
                 out._params = params
             out._versions = (self._version,)
             out._seq = next(_sequence)
-        if STATE.anomaly:
+        if anomaly_enabled():
             _check_forward(out, prim)
         return out
 
@@ -155,14 +155,14 @@ class Tensor(Box, ArrayOperators):
         out.data = data
         if level:
             out._level = level
-        if (ga or gb) and STATE.grad_enabled and prim.differentiable:
+        if (ga or gb) and grad_enabled() and prim.differentiable:
             out.requires_grad = True
             out._prim = prim
             out._parents = (a, b)
             out._saved = (av, bv)
             out._versions = (va, vb)
             out._seq = next(_sequence)
-        if STATE.anomaly:
+        if anomaly_enabled():
             _check_forward(out, prim)
         return out
 
@@ -266,7 +266,7 @@ class Tensor(Box, ArrayOperators):
 
     # -- in-place changes: allowed only where no gradient is being recorded ---
     def _inplace(self, what, fn):
-        if self.requires_grad and STATE.grad_enabled:
+        if self.requires_grad and grad_enabled():
             kind = "a leaf" if self._prim is None else "a tensor"
             raise GraphError(f"in-place {what} on {kind} that requires a gradient would make its graph wrong; "
                              "write x = x + y instead, or do it inside `with chainrule.no_grad():`")
@@ -310,6 +310,8 @@ def _new(data, level=0) -> Tensor:
 
 
 _object_new = object.__new__
+# Creation numbers order one graph's nodes (a consumer is made after what it consumes); they need
+# only be unique and growing, so one counter serves every thread (next() is atomic under the GIL).
 _sequence = itertools.count(1)
 
 
@@ -346,18 +348,20 @@ def tensor(data, requires_grad=False, dtype=None, name=None) -> Tensor:
 
 # ---------------------------------------------------------------- grad mode and anomaly mode
 class _Switch:
-    """Context manager (and decorator) that sets a STATE flag and restores it after."""
+    """Context manager (and decorator) that sets a mode for the current thread or asyncio task
+    and restores it after; other threads and tasks keep theirs."""
 
-    flag = ""
+    var = _GRAD_ENABLED  # the mode's ContextVar (see chainrule.core.registry)
     value = True
 
     def __enter__(self):
-        self._prev = getattr(STATE, self.flag)
-        setattr(STATE, self.flag, self.value)
+        var = self.var
+        self._prev = var.get()
+        var.set(self.value)
         return self
 
     def __exit__(self, *exc):
-        setattr(STATE, self.flag, self._prev)
+        self.var.set(self._prev)
         return False
 
     def __call__(self, fn):
@@ -365,33 +369,36 @@ class _Switch:
 
         @functools.wraps(fn)
         def wrapped(*a, **k):
-            with type(self)():
+            with type(self)():  # a fresh switch per call: calls in several threads each restore their own
                 return fn(*a, **k)
 
         return wrapped
 
 
 class no_grad(_Switch):
-    """Record nothing inside this block: operations cost what numpy costs."""
+    """Record nothing inside this block (in this thread or asyncio task): operations cost what
+    numpy costs."""
 
-    flag, value = "grad_enabled", False
+    value = False
 
 
 class enable_grad(_Switch):
     """Record again inside a ``no_grad`` block."""
 
-    flag, value = "grad_enabled", True
+    value = True
 
 
 class detect_anomaly(_Switch):
     """Name the first operation whose value or cotangent becomes NaN or inf, with the line of
-    user code that built it. Opt-in: it checks every value, so it is slow."""
+    user code that built it (in this thread or asyncio task). Opt-in: it checks every value, so
+    it is slow."""
 
-    flag, value = "anomaly", True
+    var, value = _ANOMALY, True
 
 
 def is_grad_enabled() -> bool:
-    return STATE.grad_enabled
+    """Whether operations on Tensors are recorded in the current thread / asyncio task."""
+    return grad_enabled()
 
 
 def user_frame() -> str:

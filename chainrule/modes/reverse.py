@@ -13,7 +13,7 @@ import numpy as np
 
 from chainrule.core.errors import AnomalyError, GraphError
 from chainrule.core.primitives import add, shape_of, unbroadcast
-from chainrule.core.registry import STATE, Box
+from chainrule.core.registry import Box, anomaly_enabled, set_grad_enabled
 from chainrule.core.tensor import Tensor, _new
 
 
@@ -45,12 +45,13 @@ def _walk_recording(root, gradient, found, retain_graph, create_graph):
     """Run the walk with gradient recording on exactly when the backward pass is to be recorded."""
     if create_graph and not isinstance(gradient, Tensor):
         gradient = _new(gradient, root._level)
-    prev = STATE.grad_enabled
-    STATE.grad_enabled = create_graph
+    # Grad mode is per thread and per asyncio task: this switches recording off for this walk
+    # alone, never for another thread's forward pass.
+    prev = set_grad_enabled(create_graph)
     try:
         _walk(root, gradient, found, retain_graph, create_graph)
     finally:
-        STATE.grad_enabled = prev
+        set_grad_enabled(prev)
 
 
 def _seed(data):
@@ -74,7 +75,7 @@ def grads_of(root: Tensor, gradient, inputs, *, retain_graph=True, create_graph=
 
 
 def _walk(root, gradient, found, retain_graph, create_graph):
-    anomaly = STATE.anomaly
+    anomaly = anomaly_enabled()
     # A node is made after everything it consumes, so popping nodes in decreasing creation order
     # (a max-heap on `_seq`, unique per node) reaches each one only after all its consumers have
     # sent their cotangents: a reverse topological order in one pass, without recursion.

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.core.primitives import shape_of, unbroadcast
-from chainrule.core.registry import _FLOAT_ERRORS, _NO_PARAMS, REGISTRY, STATE, Box, bind
+from chainrule.core.registry import _FLOAT_ERRORS, _NO_PARAMS, REGISTRY, Box, bind, grad_enabled
 from chainrule.core.tensor import Tensor, _new, _object_new
 
 
@@ -45,7 +45,7 @@ class Traced(Tensor):
                 data = prim.impl(x)
         else:
             data = prim.op(x, **params) if params else prim.op(x)
-        if not (prim.differentiable and STATE.grad_enabled):
+        if not (prim.differentiable and grad_enabled()):
             return data
         return self._record(prim, (self._index,), (x,), data, params)
 
@@ -62,7 +62,7 @@ class Traced(Tensor):
                 vals.append(a)
                 parents.append(None)
         data = prim.op(*vals, **params)
-        if not (prim.differentiable and STATE.grad_enabled) or parents.count(None) == len(parents):
+        if not (prim.differentiable and grad_enabled()) or parents.count(None) == len(parents):
             return data
         return self._record(prim, tuple(parents), tuple(vals), data, params)
 
@@ -111,7 +111,7 @@ def _operator(prim, reflected):
                 data = prim.impl(x, y)
         else:
             data = prim.op(x, y)
-        if not STATE.grad_enabled:
+        if not grad_enabled():
             return data
         tape = self._tape
         out = _object_new(Traced)
