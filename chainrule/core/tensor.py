@@ -10,7 +10,7 @@ import numpy as np
 from chainrule.core import primitives as P
 from chainrule.core.ops import ArrayOperators, concrete
 from chainrule.core.errors import AnomalyError, DTypeError, GraphError
-from chainrule.core.registry import _ANOMALY, _GRAD_ENABLED, _NO_PARAMS, Box, anomaly_enabled, bind, grad_enabled, shape_error
+from chainrule.core.registry import _ANOMALY, _GRAD_ENABLED, _NO_PARAMS, _NUMBER_TYPES, Box, anomaly_enabled, bind, grad_enabled, shape_error
 
 _PACKAGE_DIR = __file__.rsplit("core", 1)[0]
 
@@ -86,11 +86,17 @@ class Tensor(Box, ArrayOperators):
         data = prim.op(*vals, **params) if boxed else _call_impl(prim, vals, params)
         out = _new(data, level)
         if needs and grad_enabled() and prim.differentiable:
+            for i, v in enumerate(versions):
+                if v < 0 and type(vals[i]) not in _SAVED_AS_IS:  # a constant that may change
+                    f = _frozen(vals[i])
+                    if f is not vals[i]:
+                        args = (*args[:i], f, *args[i + 1:])
+                        vals[i] = f
             out.requires_grad = True
             out._prim = prim
             out._parents = args
             out._saved = vals
-            out._params = params
+            out._params = _frozen_params(params) if params else params
             out._versions = versions
             out._seq = next(_sequence)
         if anomaly_enabled():
@@ -119,7 +125,7 @@ class Tensor(Box, ArrayOperators):
             out._parents = (self,)
             out._saved = (data,)
             if params:
-                out._params = params
+                out._params = _frozen_params(params)
             out._versions = (self._version,)
             out._seq = next(_sequence)
         if anomaly_enabled():
@@ -156,6 +162,10 @@ class Tensor(Box, ArrayOperators):
         if level:
             out._level = level
         if (ga or gb) and grad_enabled() and prim.differentiable:
+            if va < 0 and type(av) not in _SAVED_AS_IS:  # a constant that may change (below)
+                a = av = _frozen(av)
+            elif vb < 0 and type(bv) not in _SAVED_AS_IS:
+                b = bv = _frozen(bv)
             out.requires_grad = True
             out._prim = prim
             out._parents = (a, b)
@@ -324,6 +334,56 @@ def _reverse():
 
 
 _reverse_module = None
+
+
+# -- constants saved for the backward pass -------------------------------------
+# A Tensor changed in place after an operation saved it is refused by its version counter; a
+# plain array is not a Tensor and has no counter. So a recording operation keeps its own copy of
+# every constant that can still be written: a writeable array, a view of memory that something can
+# write (a view of a writeable array, even a read-only view), a list. What nothing can change is
+# kept as it is: numbers, and arrays that are read-only down to the memory they view (cr.fit
+# hands out such batches, so training pays nothing). The copy is made read-only, so recording it
+# again (a second derivative) costs nothing. Changing a read-only array after writing True to
+# its flags is the one way left to change a saved value: that is on purpose.
+_SAVED_AS_IS = (_NUMBER_TYPES - {np.ndarray}) | {type(None), str, slice, type(Ellipsis)}
+
+
+def _frozen(v):
+    """``v`` as the backward pass may keep it: ``v`` itself when nothing can change it, else a
+    read-only copy (lists and tuples item by item, as tuples)."""
+    if isinstance(v, np.ndarray):
+        a = v
+        while not a.flags.writeable:
+            a = a.base
+            if a is None or type(a) is bytes:  # read-only down to memory nothing can write
+                return v
+            if not isinstance(a, np.ndarray):  # memory of another object (mmap, buffer)
+                break
+        copy = v.copy(order="K")  # keeps the layout, so the rules compute exactly as on v
+        copy.flags.writeable = False
+        return copy
+    tv = type(v)
+    if tv is list or tv is tuple:
+        items = tuple(x if type(x) in _SAVED_AS_IS else _frozen(x) for x in v)
+        if tv is tuple and all(x is y for x, y in zip(items, v)):
+            return v
+        return items
+    return v  # a number, a box of another transformation, a dtype, ...
+
+
+def _frozen_params(params):
+    """``params`` with their arrays frozen (getitem's index arrays, say); the same dict when none
+    needed it."""
+    changed = None
+    for k, v in params.items():
+        if type(v) in _SAVED_AS_IS:
+            continue
+        f = _frozen(v)
+        if f is not v:
+            if changed is None:
+                changed = dict(params)
+            changed[k] = f
+    return params if changed is None else changed
 
 
 def _call_impl(prim, vals, params):
