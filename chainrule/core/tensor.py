@@ -70,6 +70,7 @@ class Tensor(Box, ArrayOperators):
         vals = []
         versions = []
         needs = False
+        mutable = False
         boxed = False  # a value of a lower level (nested transformation) is still inside
         for a in args:
             if isinstance(a, Tensor) and a._level == level:
@@ -80,18 +81,17 @@ class Tensor(Box, ArrayOperators):
             else:
                 data = a
                 versions.append(-1)
+                if type(a) not in _SAVED_AS_IS:
+                    mutable = True  # a constant that may change before the backward pass
             if isinstance(data, Box):
                 boxed = True
             vals.append(data)
         data = prim.op(*vals, **params) if boxed else _call_impl(prim, vals, params)
         out = _new(data, level)
         if needs and grad_enabled() and prim.differentiable:
-            for i, v in enumerate(versions):
-                if v < 0 and type(vals[i]) not in _SAVED_AS_IS:  # a constant that may change
-                    f = _frozen(vals[i])
-                    if f is not vals[i]:
-                        args = (*args[:i], f, *args[i + 1:])
-                        vals[i] = f
+            if mutable:  # keep copies of the constants (see _frozen)
+                args = tuple(_frozen(a) if v < 0 else a for a, v in zip(args, versions))
+                vals = [a if v < 0 else x for a, x, v in zip(args, vals, versions)]
             out.requires_grad = True
             out._prim = prim
             out._parents = args
@@ -342,15 +342,16 @@ _reverse_module = None
 # every constant that can still be written: a writeable array, a view of memory that something can
 # write (a view of a writeable array, even a read-only view), a list. What nothing can change is
 # kept as it is: numbers, and arrays that are read-only down to the memory they view (cr.fit
-# hands out such batches, so training pays nothing). The copy is made read-only, so recording it
-# again (a second derivative) costs nothing. Changing a read-only array after writing True to
-# its flags is the one way left to change a saved value: that is on purpose.
+# hands out such batches, so training pays nothing). Changing a read-only array after writing
+# True to its flags is the one way left to change a saved value: that is on purpose. The copy
+# stays writeable: only the graph holds it, and making it read-only would cost more than the
+# copy of a small array.
 _SAVED_AS_IS = (_NUMBER_TYPES - {np.ndarray}) | {type(None), str, slice, type(Ellipsis)}
 
 
 def _frozen(v):
     """``v`` as the backward pass may keep it: ``v`` itself when nothing can change it, else a
-    read-only copy (lists and tuples item by item, as tuples)."""
+    copy (lists and tuples item by item, as tuples)."""
     if isinstance(v, np.ndarray):
         a = v
         while not a.flags.writeable:
@@ -359,9 +360,7 @@ def _frozen(v):
                 return v
             if not isinstance(a, np.ndarray):  # memory of another object (mmap, buffer)
                 break
-        copy = v.copy(order="K")  # keeps the layout, so the rules compute exactly as on v
-        copy.flags.writeable = False
-        return copy
+        return v.__copy__()  # numpy's copy in v's own layout (order "K"), so rules compute as on v
     tv = type(v)
     if tv is list or tv is tuple:
         items = tuple(x if type(x) in _SAVED_AS_IS else _frozen(x) for x in v)

@@ -121,4 +121,28 @@ def test_an_array_nothing_can_write_to_is_saved_without_a_copy():
     assert y._saved[1] is c
     writeable = np.array([1.0, 2.0])
     z = w * writeable
-    assert z._saved[1] is not writeable and not z._saved[1].flags.writeable
+    assert z._saved[1] is not writeable
+
+
+def test_fit_hands_the_model_batches_it_need_not_copy():
+    """cr.fit's shuffled batches are read-only slices of its own gathered copy of the data, so the
+    protection above costs training nothing."""
+    seen = []
+
+    class Recorder(cr.nn.Module):
+        def __init__(self):
+            self.inner = cr.nn.MLP(2, [4], 1, activation="tanh", rng=0)
+
+        def forward(self, x):
+            seen.append(x)
+            return self.inner(x)
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((24, 2))
+    y = (X[:, 0] > 0).astype(np.float64)
+    model = Recorder()
+    cr.fit(model, "bce_logits", X, y, optimizer=cr.optim.SGD(model.parameters(), lr=0.1), epochs=2,
+           batch_size=8, seed=0, progress=False, metrics=())
+    batches = [x for x in seen if isinstance(x, np.ndarray) and len(x) == 8]
+    assert batches and all(cr.core.tensor._frozen(x) is x for x in batches)
+    assert X.flags.writeable  # the caller's array is left as it was
