@@ -362,21 +362,28 @@ def _frozen(v):
                 break
         return v.__copy__()  # numpy's copy in v's own layout (order "K"), so rules compute as on v
     tv = type(v)
+    if tv is tuple:  # a shape, an index: most often numbers and slices alone
+        for x in v:
+            if type(x) not in _SAVED_AS_IS:
+                break
+        else:
+            return v
     if tv is list or tv is tuple:
         items = tuple(x if type(x) in _SAVED_AS_IS else _frozen(x) for x in v)
-        if tv is tuple and all(x is y for x, y in zip(items, v)):
-            return v
-        return items
+        return v if tv is tuple and all(x is y for x, y in zip(items, v)) else items
     return v  # a number, a box of another transformation, a dtype, ...
 
 
 def _frozen_params(params):
     """``params`` with their arrays frozen (getitem's index arrays, say); the same dict when none
     needed it."""
+    for v in params.values():
+        if type(v) not in _SAVED_AS_IS:
+            break
+    else:
+        return params  # axis=, keepdims=, ...: nothing to look into
     changed = None
     for k, v in params.items():
-        if type(v) in _SAVED_AS_IS:
-            continue
         f = _frozen(v)
         if f is not v:
             if changed is None:
