@@ -146,3 +146,27 @@ def test_fit_hands_the_model_batches_it_need_not_copy():
     batches = [x for x in seen if isinstance(x, np.ndarray) and len(x) == 8]
     assert batches and all(cr.core.tensor._frozen(x) is x for x in batches)
     assert X.flags.writeable  # the caller's array is left as it was
+
+
+# vjp returns a pullback that may run after a constant of f changed: at float numbers (the tape)
+# and at arrays (the graph of Tensors). name: (f of the constant c, the point)
+PULLBACKS = {
+    "x * c at a float (tape)": (lambda c: lambda x: x * c, 3.0),
+    "c * x at a float (tape)": (lambda c: lambda x: c * x, 3.0),
+    "where and linear at a float (tape)": (
+        lambda c: lambda x: cr.where(c > 0, x * 2, c) + cr.sum(cr.nn.functional.linear(c[None], x * np.ones((1, 2)))),
+        3.0),
+    "x[c] at a float (tape, an index array)": (lambda c: lambda x: (x * np.ones(3))[c.astype(int) % 3] * c, 2.0),
+    "x * c at an array": (lambda c: lambda x: x * c, np.array([3.0, -1.0])),
+}
+
+
+@pytest.mark.parametrize("name", list(PULLBACKS))
+def test_a_pullback_sees_the_constants_as_f_used_them(name):
+    build, x = PULLBACKS[name]
+    expected = cr.vjp(build(np.array([1.0, 2.0])), x)[1](np.array([1.0, 1.0]))
+    c = np.array([1.0, 2.0])
+    _, pull = cr.vjp(build(c), x)
+    c[:] = [100.0, 201.0]
+    for got, want in zip(pull(np.array([1.0, 1.0])), expected):
+        np.testing.assert_array_equal(got, want)
