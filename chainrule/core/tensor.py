@@ -10,7 +10,8 @@ import numpy as np
 from chainrule.core import primitives as P
 from chainrule.core.ops import ArrayOperators, concrete
 from chainrule.core.errors import AnomalyError, DTypeError, GraphError
-from chainrule.core.registry import _ANOMALY, _GRAD_ENABLED, _NO_PARAMS, _NUMBER_TYPES, Box, anomaly_enabled, bind, grad_enabled, shape_error
+from chainrule.core.registry import (_ANOMALY, _GRAD_ENABLED, _NO_PARAMS, _NUMBER_TYPES, Box, anomaly_enabled, bind,
+                                     grad_enabled, shape_error)
 
 _PACKAGE_DIR = __file__.rsplit("core", 1)[0]
 
@@ -352,6 +353,8 @@ _SAVED_AS_IS = (_NUMBER_TYPES - {np.ndarray}) | {type(None), str, slice, type(El
 def _frozen(v):
     """``v`` as the backward pass may keep it: ``v`` itself when nothing can change it, else a
     copy (lists and tuples item by item, as tuples)."""
+    if type(v) is np.ndarray and v.flags.writeable:  # the common case: a caller's array
+        return v.__copy__()  # numpy's copy in v's own layout (order "K"), so rules compute as on v
     if isinstance(v, np.ndarray):
         a = v
         while not a.flags.writeable:
@@ -360,7 +363,7 @@ def _frozen(v):
                 return v
             if not isinstance(a, np.ndarray):  # memory of another object (mmap, buffer)
                 break
-        return v.__copy__()  # numpy's copy in v's own layout (order "K"), so rules compute as on v
+        return v.__copy__()
     tv = type(v)
     if tv is tuple:  # a shape, an index: most often numbers and slices alone
         for x in v:

@@ -13,7 +13,7 @@ import numpy as np
 
 from chainrule.core.errors import AnomalyError, GraphError
 from chainrule.core.primitives import add, shape_of, unbroadcast
-from chainrule.core.registry import Box, anomaly_enabled, set_grad_enabled
+from chainrule.core.registry import _GRAD_ENABLED, Box, anomaly_enabled
 from chainrule.core.tensor import Tensor, _new
 
 
@@ -47,11 +47,11 @@ def _walk_recording(root, gradient, found, retain_graph, create_graph):
         gradient = _new(gradient, root._level)
     # Grad mode is per thread and per asyncio task: this switches recording off for this walk
     # alone, never for another thread's forward pass.
-    prev = set_grad_enabled(create_graph)
+    token = _GRAD_ENABLED.set(create_graph)
     try:
         _walk(root, gradient, found, retain_graph, create_graph)
     finally:
-        set_grad_enabled(prev)
+        _GRAD_ENABLED.reset(token)
 
 
 def _seed(data):
