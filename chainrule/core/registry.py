@@ -31,9 +31,9 @@ REGISTRY: dict[str, "Primitive"] = {}
 # Grad mode and anomaly mode belong to the code that switches them: each thread and each asyncio
 # task has its own (a ContextVar: a new thread starts with the defaults, a task starts with a copy
 # of its creator's values), so a `no_grad` block or a backward pass in one thread never stops
-# another thread's recording. The hot path calls the bound `get` methods below: one C call, which
-# measures cheaper than the attribute of a shared object it replaces (python 3.11: about 7 to 30
-# ns against about 26 ns).
+# another thread's recording. The hot path calls the bound `get` methods below: one C call each.
+# timeit, Python 3.11: the two reads of a recorded operation took 25 ns as these calls against
+# 57 ns as attributes of the shared object they replace (loop overhead subtracted).
 _GRAD_ENABLED = ContextVar("chainrule.grad_enabled", default=True)
 _ANOMALY = ContextVar("chainrule.anomaly", default=False)
 grad_enabled = _GRAD_ENABLED.get  # () -> bool: are operations on Tensors recorded here?
