@@ -45,8 +45,13 @@ def _walk_recording(root, gradient, found, retain_graph, create_graph):
     """Run the walk with gradient recording on exactly when the backward pass is to be recorded."""
     if create_graph and not isinstance(gradient, Tensor):
         gradient = _new(gradient, root._level)
-    # Grad mode is per thread and per asyncio task: this switches recording off for this walk
-    # alone, never for another thread's forward pass.
+    if not (create_graph or root._level):
+        # An eager graph (level 0) saves plain arrays, on which the rules record nothing in any
+        # mode: no switch needed (setting a ContextVar costs more than a small graph's rules).
+        _walk(root, gradient, found, retain_graph, create_graph)
+        return
+    # Grad mode is per thread and per asyncio task: this switches recording for this walk alone,
+    # never for another thread's forward pass.
     token = _GRAD_ENABLED.set(create_graph)
     try:
         _walk(root, gradient, found, retain_graph, create_graph)

@@ -267,9 +267,10 @@ def test_anomaly_mode_is_per_thread():
     assert run_threads([detecting, plain])[1] == [False, True]
 
 
-def test_backward_in_one_thread_keeps_recording_on_in_another():
-    # backward() switches recording off for its own walk, in its own thread: pause inside the walk
-    # and look from another thread.
+@pytest.mark.parametrize("create_graph, other_mode", [(False, cr.enable_grad), (True, cr.no_grad)])
+def test_backward_in_one_thread_leaves_the_mode_of_another(create_graph, other_mode):
+    # backward() records its walk (create_graph=True) or not, in its own thread alone: pause
+    # inside the walk and look from another thread, which is in the other mode.
     walking, checked = threading.Event(), threading.Event()
     seen = {}
 
@@ -286,22 +287,24 @@ def test_backward_in_one_thread_keeps_recording_on_in_another():
             return real(*args)
         reverse._walk = pausing
         try:
-            y.backward()
+            y.backward(create_graph=create_graph)
         finally:
             reverse._walk = real
         return float(x.grad)
 
     def other():
-        walking.wait(TIMEOUT)
-        try:
-            seen["enabled"] = cr.is_grad_enabled()
-            w = cr.tensor(1.0, requires_grad=True)
-            seen["records"] = (w * w).requires_grad
-        finally:
-            checked.set()
+        with other_mode():
+            walking.wait(TIMEOUT)
+            try:
+                seen["enabled"] = cr.is_grad_enabled()
+                w = cr.tensor(1.0, requires_grad=True)
+                seen["records"] = (w * w).requires_grad
+            finally:
+                checked.set()
 
     run_threads([inside_walk, other])
-    assert seen == {"enabled": True, "records": True}
+    expected = other_mode is cr.enable_grad
+    assert seen == {"enabled": expected, "records": expected}
 
 
 # ---------------------------------------------------------------- asyncio tasks
