@@ -44,7 +44,7 @@ PRINT_LIMIT = 2_000
 
 # Reverse rules that need array shapes (transposes, scatters): on the scalars of symbolic mode the
 # Jacobian is 1 x 1, so the forward rule with the cotangent in place of the tangent is the same.
-_SCALAR_RULE_FROM_JVP = frozenset({"matmul", "linear", "getitem"})
+_SCALAR_RULE_FROM_JVP = frozenset({"matmul", "linear", "getitem", "stack", "concatenate"})
 
 
 class SymbolicError(ChainruleError, ValueError):
@@ -81,6 +81,9 @@ class SymbolicValue(Box, ArrayOperators):
             # would be differentiated as one number, wrongly.
             raise SymbolicError(f"symbolic: {prim.name} to shape {tuple(shape)}: symbolic differentiation works on "
                                 "functions of numbers (scalars), not arrays")
+        if prim.name in ("stack", "concatenate") and len(args) > 1:
+            raise SymbolicError(f"symbolic: {prim.name} of {len(args)} numbers makes an array; symbolic "
+                                "differentiation works on functions of numbers (scalars), not arrays")
         graph = self._graph
         level = self._level
         nodes = []
