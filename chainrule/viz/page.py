@@ -28,11 +28,12 @@ img { max-width: 100%; height: auto; }
 
 def html_page(title: str, body: str) -> str:
     """``body`` (HTML) as a complete page: doctype, head with charset, title and the stylesheet.
+    Every tag is closed (XHTML-style), so the page also parses as XML when the body does.
 
     >>> html_page("x < y", "<p>hi</p>").startswith("<!DOCTYPE html>")
     True
     """
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n"
             f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
             f"{body}\n</body>\n</html>\n")
