@@ -482,6 +482,16 @@ class SymbolicDerivative(Mapping):
             lines.append(f"df/d{n} = {shown}    [{self.size[n]} operations {kind}]")
         return "\n".join(lines)
 
+    def _repr_html_(self):
+        """Jupyter: one row per variable, its derivative (or its size when too long) and size."""
+        from chainrule.viz.page import html_table
+
+        kind = "as a tree" if self.method == "naive" else "as a graph"
+        rows = [[f"df/d{n}", self.text[n] if self.printable(n) else f"<{self.tree_size[n]} operations written out>",
+                 str(self.size[n])] for n in self.wrt]
+        return html_table(["derivative", "expression", f"operations {kind}"], rows,
+                          caption=f"Symbolic derivatives ({self.method} route)", numeric=(2,))
+
     def to_dict(self):
         """Plain data for JSON: per variable, the text and LaTeX (None when too long to print) and sizes."""
         return {"method": self.method, "variables": list(self.variables),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import html
 
-__all__ = ["STYLE", "html_page"]
+__all__ = ["STYLE", "html_page", "html_table"]
 
 # Readable on screen and on paper: a serif-free body, tables with rules between rows, numbers
 # aligned, the multi-line chain-rule cells kept apart from their neighbours.
@@ -37,3 +37,24 @@ def html_page(title: str, body: str) -> str:
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n"
             f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
             f"{body}\n</body>\n</html>\n")
+
+
+def html_table(header, rows, caption=None, numeric=()) -> str:
+    """A plain HTML table (class ``chainrule``) of text cells, escaped; columns in ``numeric`` are
+    right-aligned. The notebook displays (``_repr_html_``) of reports, models and histories use it.
+
+    >>> html_table(["a", "b"], [["1", "x<y"]], caption="t")
+    '<table class="chainrule"><caption>t</caption><thead><tr><th>a</th><th>b</th></tr></thead><tbody><tr><td>1</td><td>x&lt;y</td></tr></tbody></table>'
+    """
+    def cell(tag, j, c):
+        align = ' style="text-align:right"' if j in numeric else ""
+        return f"<{tag}{align}>{html.escape(str(c))}</{tag}>"
+
+    out = ['<table class="chainrule">']
+    if caption:
+        out.append(f"<caption>{html.escape(caption)}</caption>")
+    out.append("<thead><tr>" + "".join(cell("th", j, h) for j, h in enumerate(header)) + "</tr></thead><tbody>")
+    for row in rows:
+        out.append("<tr>" + "".join(cell("td", j, c) for j, c in enumerate(row)) + "</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
