@@ -399,8 +399,9 @@ softmax = defprim("softmax", _softmax_impl,
                    multiply(ans, subtract(g, sum(multiply(g, ans), axis=axis, keepdims=True))),),
                   (lambda t, ans, x, axis=-1:
                    multiply(ans, subtract(t, sum(multiply(t, ans), axis=axis, keepdims=True))),),
-                  # Symbolic values are numbers, and the softmax of one number is e^x / e^x = 1.
-                  sym=lambda sp, x, axis=-1: sp.Integer(1),
+                  # Symbolic values are numbers, and the softmax of one number is e^x / e^x = 1
+                  # (sp is None where a symbolic derivative is evaluated on numbers).
+                  sym=lambda sp, x, axis=-1: np.ones_like(x) if sp is None else sp.Integer(1),
                   latex="\\operatorname{{softmax}}\\left({0}\\right)",
                   doc="exp(x) / sum exp(x) along axis; a primitive because its vjp "
                       "s * (g - <g, s>) needs only the output (one pass, stable).")
