@@ -160,3 +160,11 @@ def test_latex_compiles(tmp_path, kind, answers):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-3000:]
     assert (tmp_path / "ex.pdf").stat().st_size > 1000
+
+
+def test_doctests():
+    import doctest
+
+    from chainrule.viz import exercise as module, page
+
+    assert doctest.testmod(module).failed == 0 and doctest.testmod(page).failed == 0
