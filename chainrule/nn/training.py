@@ -103,6 +103,28 @@ class History:
         h.rng_state = d.get("rng_state")
         return h
 
+    def _repr_html_(self):
+        """Jupyter: one row per epoch (the first and last ten of a long run), the best marked."""
+        from chainrule.viz.page import html_table
+
+        if not self.epochs:
+            return html_table(["epoch"], [], caption="History: no epochs")
+        keys = list(self.history)
+        best = self.best()[0] if ("val_loss" in self.history or "loss" in self.history) else None
+        shown = range(len(self.epochs))
+        if len(self.epochs) > 20:
+            shown = [*range(10), None, *range(len(self.epochs) - 10, len(self.epochs))]
+        rows = []
+        for i in shown:
+            if i is None:
+                rows.append(["..."] + [""] * len(keys))
+                continue
+            mark = " (best)" if self.epochs[i] == best else ""
+            rows.append([f"{self.epochs[i]}{mark}"] + [f"{self.history[k][i]:.4g}" for k in keys])
+        caption = f"History: {len(self.epochs)} epochs" + (
+            f", stopped early at epoch {self.stopped_early}" if self.stopped_early else "")
+        return html_table(["epoch"] + keys, rows, caption=caption, numeric=range(1, len(keys) + 1))
+
     def __repr__(self):
         if not self.epochs:
             return "History(no epochs)"
