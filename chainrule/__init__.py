@@ -38,6 +38,7 @@ _LAZY_NAMES = {
     **dict.fromkeys(("trace", "name", "Graph"), "chainrule.viz.trace"),
     "cost": "chainrule.viz.cost",
     **dict.fromkeys(("fit", "History"), "chainrule.nn.training"),
+    **dict.fromkeys(("TrainingWarning", "VanishingGradientWarning", "ExplodingGradientWarning"), "chainrule.nn.diagnostics"),
 }
 
 
