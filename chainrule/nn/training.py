@@ -571,10 +571,14 @@ def fit(model, loss, X, y, *, optimizer, epochs, batch_size=32, shuffle=True, se
                           n_val=0 if validation is None else len(validation[0]),
                           steps_per_epoch=-(-n // batch_size), loss=_loss_name(loss_fn))
     hooks = list(callbacks)
-    if diagnostics:
+    if diagnostics is not None and diagnostics is not False:
         from chainrule.nn.diagnostics import Diagnostics
 
-        hooks.append((diagnostics if isinstance(diagnostics, Diagnostics) else Diagnostics()).bind(loss_fn, X, y))
+        if diagnostics is True:
+            diagnostics = Diagnostics()
+        elif not isinstance(diagnostics, Diagnostics):
+            raise TrainingError(f"fit: diagnostics must be True, False or a Diagnostics, got {diagnostics!r}")
+        hooks.append(diagnostics.bind(loss_fn, X, y))
     if early_stopping is not None:
         if not isinstance(early_stopping, EarlyStopping):
             early_stopping = EarlyStopping(patience=early_stopping)

@@ -156,6 +156,8 @@ def test_a_diagnostics_object_configures_and_must_come_through_fit():
         cr.fit(net, "cross_entropy", X, y, optimizer=opt, epochs=1, progress=False, callbacks=[Diagnostics()])
     with pytest.raises(ValueError, match="sample_size"):
         Diagnostics(sample_size=0)
+    with pytest.raises(cr.nn.training.TrainingError, match="diagnostics must be True, False or a Diagnostics"):
+        cr.fit(net, "cross_entropy", X, y, optimizer=opt, epochs=1, progress=False, diagnostics="yes")
 
 
 def test_sequential_models_are_walked_too():
@@ -164,3 +166,12 @@ def test_sequential_models_are_walked_too():
     recs = layer_records(net, cr.nn.functional.cross_entropy, X, y.astype(np.int64))
     assert [(r["layer"], r["activation"]) for r in recs] == [(1, "relu"), (2, None)]
     assert recs[0]["dead"] is not None
+
+
+def test_doctests():
+    import doctest
+
+    from chainrule.nn import diagnostics
+
+    result = doctest.testmod(diagnostics)
+    assert result.failed == 0 and result.attempted > 0

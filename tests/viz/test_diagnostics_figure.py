@@ -25,3 +25,12 @@ def test_figure_of_a_fit_with_diagnostics(tmp_path):
 def test_no_records_is_a_clear_error():
     with pytest.raises(ValueError, match="diagnostics=True"):
         plot_diagnostics(History())
+
+
+def test_doctests():
+    import doctest
+
+    from chainrule.viz import diagnostics
+
+    result = doctest.testmod(diagnostics)
+    assert result.failed == 0 and result.attempted > 0
