@@ -201,11 +201,22 @@ class Diagnostics(Callback):
             if found is not None:
                 self._warned = True
                 category, message = found
-                warnings.warn(f"epoch {epoch}: {message}", category, stacklevel=3)
+                warnings.warn(f"epoch {epoch}: {message}", category, stacklevel=_outside_level())
         return False
 
     def on_train_end(self):
         self.model = self.history = self._weights = None
+
+
+def _outside_level():
+    """The stacklevel of the first caller outside chainrule's training machinery (fit, its
+    decorators and callbacks), so that a warning points at the user's fit call."""
+    import sys
+
+    frame, level = sys._getframe(2), 2  # 1: warnings.warn's caller (on_epoch_end)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(("chainrule.nn.", "chainrule.core.")):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def check_gradients(records, vanish=1e-4, explode=1e4):
