@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 
 from chainrule.core.tensor import Tensor, enable_grad
-from chainrule.nn.training import Callback
+from chainrule.nn.training import Callback, TrainingError
 
 __all__ = ["Diagnostics", "TrainingWarning", "VanishingGradientWarning", "ExplodingGradientWarning",
            "layer_records"]
@@ -176,7 +176,7 @@ class Diagnostics(Callback):
 
     def on_train_begin(self, model, history):
         if self._data is None:
-            raise RuntimeError("Diagnostics: pass diagnostics=True (or a Diagnostics) to fit, which gives it the "
+            raise TrainingError("Diagnostics: pass diagnostics=True (or a Diagnostics) to fit, which gives it the "
                                "training data, rather than listing it in callbacks")
         self.model, self.history, self._warned = model, history, False
         self._weights = self._snapshot()

@@ -152,7 +152,7 @@ def test_a_diagnostics_object_configures_and_must_come_through_fit():
     h = cr.fit(net, "cross_entropy", X, y, optimizer=opt, epochs=1, progress=False,
                diagnostics=Diagnostics(sample_size=50))
     assert len(h.diagnostics) == 2
-    with pytest.raises(RuntimeError, match="pass diagnostics=True"):
+    with pytest.raises(cr.nn.training.TrainingError, match="pass diagnostics=True"):
         cr.fit(net, "cross_entropy", X, y, optimizer=opt, epochs=1, progress=False, callbacks=[Diagnostics()])
     with pytest.raises(ValueError, match="sample_size"):
         Diagnostics(sample_size=0)
