@@ -224,3 +224,16 @@ def test_crafted_model_files(capsys, tmp_path):
             code, out, err = run_cli(capsys, [command, str(path), "circle"])
             if model is None:
                 assert code == 2, (name, command)
+
+
+def test_a_closed_pipe_ends_the_command_quietly():
+    """`chainrule explain ... | head -1`: the reader leaves early; no BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "chainrule", "explain", "exp(x*z) + x*z/ln(x) + sin(ln(x))/(x*z)",
+                             "--at", "x=2", "z=3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first line is written
+    _, err = proc.communicate(timeout=60)
+    assert b"Traceback" not in err and b"BrokenPipe" not in err, err.decode()[-2000:]
+    assert proc.returncode == 141
