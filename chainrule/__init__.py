@@ -39,6 +39,7 @@ _LAZY_NAMES = {
     "cost": "chainrule.viz.cost",
     "exercise": "chainrule.viz.exercise",
     **dict.fromkeys(("fit", "History"), "chainrule.nn.training"),
+    **dict.fromkeys(("TrainingWarning", "VanishingGradientWarning", "ExplodingGradientWarning"), "chainrule.nn.diagnostics"),
 }
 
 
