@@ -1161,3 +1161,59 @@ def _real_identity(val, /, *args, **kwargs):
 clip = _np_clip
 var, std, average = _np_var, _np_std, _np_average
 prod, cumsum, cumprod = _np_prod, _np_cumsum, _np_cumprod
+
+
+@implements(np.rollaxis)
+def rollaxis(a, axis, start=0):
+    a = _arr(a)
+    nd = len(P.shape_of(a))
+    axis, start = int(axis) % nd, int(start) % (nd + 1)
+    return _np_moveaxis(a, axis, start - 1 if start > axis else start)
+
+
+@implements(np.linspace)
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, *, device=None):
+    """start + (stop - start) * ramp: differentiable in start and stop (the ramp is a constant)."""
+    start, stop = _arr(start), _arr(stop)
+    div = (num - 1) if endpoint else num
+    ramp = np.arange(num, dtype=float) / div if div > 0 else np.zeros(num)
+    if endpoint and num > 1:
+        ramp[-1] = 1.0  # numpy ends exactly at stop
+    nd = builtins.max(len(P.shape_of(start)), len(P.shape_of(stop)))
+    ramp = ramp.reshape((num,) + (1,) * nd)
+    delta = subtract(stop, start)
+    out = add(multiply(ramp, delta), start)
+    if endpoint and num > 1:  # numpy's last entry is stop itself
+        out = concatenate([P.getitem(out, index=slice(None, -1)), reshape(broadcast_to(stop, P.shape_of(out)[1:]), (1,) + P.shape_of(out)[1:])], 0)
+    if axis != 0:
+        out = _np_moveaxis(out, 0, axis)
+    if dtype is not None:
+        out = astype(out, dtype)
+    return (out, divide(delta, div) if div > 0 else np.nan) if retstep else out
+
+
+@implements(np.gradient)
+def gradient(f, *varargs, axis=None, edge_order=1):
+    """numpy's gradient for unit or scalar spacing: central differences inside, one-sided first-order
+    differences at the edges (edge_order=1)."""
+    f = _arr(f)
+    nd = len(P.shape_of(f))
+    axes = tuple(range(nd)) if axis is None else _norm_axis(axis, nd)
+    if edge_order != 1 or len(varargs) > 1 or (varargs and np.ndim(varargs[0])):
+        raise TypeError("numpy.gradient: on chainrule values only one scalar spacing and edge_order=1 are supported")
+    h = float(varargs[0]) if varargs else 1.0
+    out = []
+    for ax in axes:
+        pre = (slice(None),) * ax
+        at = lambda s: P.getitem(f, index=pre + (s,))  # noqa: E731
+        inner = divide(subtract(at(slice(2, None)), at(slice(None, -2))), 2 * h)
+        first = divide(subtract(at(slice(1, 2)), at(slice(0, 1))), h)
+        last = divide(subtract(at(slice(-1, None)), at(slice(-2, -1))), h)
+        out.append(concatenate([first, inner, last], ax))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def full(shape, fill_value, dtype=None, order="C", *, device=None, like=None):
+    """numpy's full, differentiable in fill_value (broadcast to shape)."""
+    fill = _arr(fill_value)
+    return broadcast_to(fill if dtype is None else astype(fill, dtype), (shape,) if isinstance(shape, (int, np.integer)) else shape)

@@ -86,6 +86,7 @@ def _build():
         np_fn = getattr(_np, name)
         out[name] = _dispatching(np_fn, _ops.array if name == "array" else
                                  (lambda a, dtype=None, *args, **kw: _ops.array(a, dtype)), name)
+    out["full"] = _dispatching(_np.full, _ops.full, "full")
     return out
 
 
