@@ -642,6 +642,8 @@ stack = defprim("stack", _stack_impl, PerArg(_stack_vjp), _one_tangent(lambda *x
                 latex="\\left[{0}\\right]", doc="Join arrays along a new axis.")
 
 # ================================================================ chainrule.numpy's primitives
+# (analytic=False on cbrt, arctan2, hypot and logaddexp: numpy has no complex version of them, so
+# the complex step cannot probe them; the others take complex values like their real selves.)
 # Functions of numpy's surface (chainrule.numpy) that are primitives because a composition would
 # be imprecise (log1p, expm1, the inverse functions near their poles), slow (einsum, cumsum) or
 # wrong at special points (prod with a zero entry). Everything else there is a composition.
@@ -696,7 +698,7 @@ log10 = _unary("log10", np.log10, lambda ans, x: divide(1, multiply(x, _LN10)), 
 exp2 = _unary("exp2", np.exp2, lambda ans, x: multiply(ans, _LN2), lambda sp, x: 2 ** x, "2^{{{0}}}",
               doc="2^x (exact at integers); d/dx = 2^x ln 2.")
 cbrt = _unary("cbrt", np.cbrt, lambda ans, x: divide(1, multiply(3, multiply(ans, ans))),
-              lambda sp, x: sp.cbrt(x), "\\sqrt[3]{{{0}}}", doc="Real cube root; d/dx = 1 / (3 cbrt(x)^2).")
+              lambda sp, x: sp.cbrt(x), "\\sqrt[3]{{{0}}}", analytic=False, doc="Real cube root; d/dx = 1 / (3 cbrt(x)^2).")
 
 
 def _sinc_deriv(ans, x):
@@ -744,16 +746,16 @@ def _sq_norm(x, y):
 
 arctan2 = _binary("arctan2", np.arctan2, lambda ans, y, x: divide(x, _sq_norm(x, y)),
                   lambda ans, y, x: negative(divide(y, _sq_norm(x, y))), lambda sp, y, x: sp.atan2(y, x),
-                  doc="The angle of the point (x, y) for arctan2(y, x); d/dy = x / (x^2 + y^2), "
+                  analytic=False, doc="The angle of the point (x, y) for arctan2(y, x); d/dy = x / (x^2 + y^2), "
                       "d/dx = -y / (x^2 + y^2).")
 hypot = _binary("hypot", np.hypot, lambda ans, x, y: divide(x, ans), lambda ans, x, y: divide(y, ans),
-                lambda sp, x, y: sp.sqrt(x ** 2 + y ** 2),
+                lambda sp, x, y: sp.sqrt(x ** 2 + y ** 2), analytic=False,
                 doc="sqrt(x^2 + y^2) without overflow; d/dx = x / ans, d/dy = y / ans.")
 logaddexp = _binary("logaddexp", np.logaddexp, lambda ans, x, y: exp(subtract(x, ans)),
-                    lambda ans, x, y: exp(subtract(y, ans)), lambda sp, x, y: sp.log(sp.exp(x) + sp.exp(y)),
+                    lambda ans, x, y: exp(subtract(y, ans)), lambda sp, x, y: sp.log(sp.exp(x) + sp.exp(y)), analytic=False,
                     doc="log(e^x + e^y) without overflow; d/dx = e^(x - ans).")
 logaddexp2 = _binary("logaddexp2", np.logaddexp2, lambda ans, x, y: exp2(subtract(x, ans)),
-                     lambda ans, x, y: exp2(subtract(y, ans)), lambda sp, x, y: sp.log(2 ** x + 2 ** y, 2),
+                     lambda ans, x, y: exp2(subtract(y, ans)), lambda sp, x, y: sp.log(2 ** x + 2 ** y, 2), analytic=False,
                      doc="log2(2^x + 2^y) without overflow; d/dx = 2^(x - ans).")
 mod = _binary("mod", np.remainder, lambda ans, x, y: 1.0,
               lambda ans, x, y: negative(floor(divide(x, y))), lambda sp, x, y: sp.Mod(x, y),
