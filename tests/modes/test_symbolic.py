@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+import chainrule.numpy as cnp
 from chainrule.core.registry import REGISTRY
 from chainrule.modes import symbolic
 from chainrule.modes.symbolic import SymbolicError
@@ -116,6 +117,32 @@ PRIMITIVE_CASES = {
     "transpose": (lambda x, y: cr.transpose(x * y) * x, None),
     "broadcast_to": (lambda x, y: cr.sum(cr.broadcast_to(x * y, (1, 1))) * x, None),
     "getitem": (lambda x, y: cr.reshape(x * y, (1,))[0] * y, None),
+    # chainrule.numpy's elementwise primitives (inverse functions kept inside their domains)
+    "tan": (_unary(cnp.tan), None),
+    "sinh": (_unary(cnp.sinh), None),
+    "cosh": (_unary(cnp.cosh), None),
+    "arcsin": (lambda x, y: cnp.arcsin(x / 3) * y, None),
+    "arccos": (lambda x, y: cnp.arccos(y / 3) * x, None),
+    "arctan": (_unary(cnp.arctan), None),
+    "arcsinh": (_unary(cnp.arcsinh), None),
+    "arccosh": (lambda x, y: cnp.arccosh(x + 1.5) * y, "positive"),
+    "arctanh": (lambda x, y: cnp.arctanh(x * y / 5), None),
+    "log1p": (_unary(cnp.log1p), "positive"),
+    "expm1": (_unary(cnp.expm1), None),
+    "log2": (_unary(cnp.log2), "positive"),
+    "log10": (_unary(cnp.log10), "positive"),
+    "exp2": (_unary(cnp.exp2), None),
+    "cbrt": (_unary(cnp.cbrt), "positive"),
+    "sinc": (_unary(cnp.sinc), "positive"),
+    "floor": (lambda x, y: cnp.floor(x) * x * y, None),
+    "ceil": (lambda x, y: cnp.ceil(y) * x * y, None),
+    "arctan2": (lambda x, y: cnp.arctan2(x, y), None),
+    "hypot": (lambda x, y: cnp.hypot(x, y), None),
+    "logaddexp": (lambda x, y: cnp.logaddexp(x, y), None),
+    "logaddexp2": (lambda x, y: cnp.logaddexp2(x, y), None),
+    "mod": (lambda x, y: cnp.mod(x * 3, y), "positive"),
+    "fmax": (lambda x, y: cnp.fmax(x, y) * x, None),
+    "fmin": (lambda x, y: cnp.fmin(x, y) * y, None),
 }
 WITH_SYM = sorted(n for n, p in REGISTRY.items() if p.sym is not None)
 
