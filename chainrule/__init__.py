@@ -50,4 +50,10 @@ def __getattr__(name):
         return importlib.import_module(_LAZY_MODULES[name])
     if name in _LAZY_NAMES:
         return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+    if name == "numpy" or not name.startswith("_"):  # numpy's functions: cr.cumsum, cr.einsum, ...
+        numpy = importlib.import_module("chainrule.numpy")
+        if name == "numpy":
+            return numpy
+        if name in numpy.__all__:
+            return getattr(numpy, name)
     raise AttributeError(f"module 'chainrule' has no attribute {name!r}")

@@ -24,7 +24,12 @@ exp, log, sin, cos, tanh, sqrt, abs, sign = P.exp, P.log, P.sin, P.cos, P.tanh, 
 relu, sigmoid, softplus, maximum, minimum, matmul = P.relu, P.sigmoid, P.softplus, P.maximum, P.minimum, P.matmul
 equal, not_equal, greater, greater_equal, less, less_equal = (
     P.equal, P.not_equal, P.greater, P.greater_equal, P.less, P.less_equal)
-unbroadcast, swapaxes = P.unbroadcast, P.swapaxes
+unbroadcast = P.unbroadcast
+
+
+def swapaxes(x, axis1, axis2):
+    """Exchange two axes (numpy's names ``axis1``, ``axis2``)."""
+    return P.swapaxes(x, axis1, axis2)
 
 
 def _axis(axis):
@@ -318,6 +323,10 @@ class ArrayOperators:
     def __rpow__(self, o): return P.power(o, self)
     def __matmul__(self, o): return P.matmul(self, o)
     def __rmatmul__(self, o): return P.matmul(o, self)
+    def __mod__(self, o): return P.mod(self, o)
+    def __rmod__(self, o): return P.mod(o, self)
+    def __floordiv__(self, o): return P.floor(P.divide(self, o))
+    def __rfloordiv__(self, o): return P.floor(P.divide(o, self))
     def __neg__(self): return P.negative(self)
     def __pos__(self): return self
     def __abs__(self): return P.abs(self)
@@ -353,7 +362,29 @@ class ArrayOperators:
     def min(self, axis=None, keepdims=False, out=None):
         return min(_numpy_args(self, "min", None, out), axis, keepdims)
 
-    def astype(self, dtype): return astype(self, dtype)
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True): return astype(self, dtype)
+    def ravel(self, order="C"): return _np_ravel(self, order)
+    def flatten(self, order="C"): return _np_ravel(self, order)
+    def squeeze(self, axis=None): return _np_squeeze(self, axis)
+    def swapaxes(self, axis1, axis2): return swapaxes(self, axis1, axis2)
+    def clip(self, min=None, max=None, out=None): return _np_clip(self, min, max, out)
+    def dot(self, b, out=None): return _np_dot(self, b, out)
+    def diagonal(self, offset=0, axis1=0, axis2=1): return diagonal(self, offset, axis1, axis2)
+    def trace(self, offset=0, axis1=0, axis2=1, dtype=None, out=None): return _np_trace(self, offset, axis1, axis2, dtype, out)
+    def repeat(self, repeats, axis=None): return repeat(self, repeats, axis)
+    def round(self, decimals=0, out=None): return _np_round(self, decimals, out)
+
+    def prod(self, axis=None, dtype=None, out=None, keepdims=False):
+        return _np_prod(self, axis, dtype, out, keepdims)
+
+    def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+        return _np_var(self, axis, dtype, out, ddof, keepdims)
+
+    def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+        return _np_std(self, axis, dtype, out, ddof, keepdims)
+
+    def cumsum(self, axis=None, dtype=None, out=None): return _np_cumsum(self, axis, dtype, out)
+    def cumprod(self, axis=None, dtype=None, out=None): return _np_cumprod(self, axis, dtype, out)
     def exp(self): return P.exp(self)
     def log(self): return P.log(self)
     def sin(self): return P.sin(self)
@@ -685,18 +716,6 @@ def _np_matmul(x1, x2, /):
     return matmul(_arr(x1), _arr(x2))
 
 
-@implements(np.trace)
-def _np_trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
-    _unsupported("trace", out=out)
-    a = _arr(a)
-    shape = P.shape_of(a)
-    if len(shape) != 2 or offset or (axis1, axis2) != (0, 1):
-        raise TypeError("numpy.trace: on chainrule values only the trace of a matrix (offset 0) is supported")
-    n = np.arange(builtins.min(shape))
-    out = sum(P.getitem(a, index=(n, n)))
-    return out if dtype is None else astype(out, dtype)
-
-
 @implements(np.linalg.norm)
 def _np_norm(x, ord=None, axis=None, keepdims=False):
     r"""The 2-norm of vectors and the Frobenius norm of matrices, $\sqrt{\sum_i x_i^2}$ (its
@@ -728,8 +747,6 @@ implements(np.square)(square)
 implements(np.positive)(lambda x, /: multiply(x, 1))
 implements(np.reciprocal)(lambda x, /: divide(1.0, x))
 implements(np.fabs)(abs)
-implements(np.tan)(lambda x, /: divide(sin(x), cos(x)))
-implements(np.exp2)(lambda x, /: power(2.0, x))
 implements(np.deg2rad, np.radians)(lambda x, /: multiply(x, np.pi / 180))
 implements(np.rad2deg, np.degrees)(lambda x, /: multiply(x, 180 / np.pi))
 
@@ -746,5 +763,457 @@ for _f in (np.shape, np.ndim, np.size, np.result_type, np.iscomplexobj, np.isrea
            np.zeros_like, np.ones_like, np.empty_like, np.argmax, np.argmin, np.argsort, np.argwhere, np.nonzero,
            np.flatnonzero, np.count_nonzero, np.isclose, np.allclose, np.array_equal, np.array_equiv, np.any,
            np.all, np.isneginf, np.isposinf, np.may_share_memory, np.shares_memory, np.searchsorted,
-           np.digitize, np.lexsort, np.min_scalar_type, np.can_cast):
+           np.digitize, np.lexsort, np.min_scalar_type, np.can_cast, np.isnan, np.isinf, np.isfinite,
+           np.signbit):
     NUMPY_FUNCTIONS[_f] = _on_plain_values(_f)
+
+
+# ================================================================ chainrule.numpy's functions
+# numpy's signatures over the primitives; each is reached as chainrule.numpy.NAME and, through
+# __array_function__, as numpy.NAME on chainrule values. Positions (sort orders, repeats, rolls)
+# are computed on plain values; the values are gathered with getitem, whose rules are exact.
+
+def _neg(axis, nd):
+    return int(axis) % nd - nd if nd else int(axis)
+
+
+def _flat_axis(a, axis):
+    """(a, negative axis) for a function along one axis, numpy's axis=None meaning the flattened array."""
+    if axis is None:
+        return reshape(a, -1), -1
+    return a, _neg(axis, len(P.shape_of(a)))
+
+
+def _along(a, axis, index):
+    """a with the integer array ``index`` taken along ``axis`` (the other axes whole)."""
+    nd = len(P.shape_of(a))
+    return P.getitem(a, index=(slice(None),) * (axis % nd) + (np.asarray(index, dtype=np.intp),))
+
+
+def _dtype_first(a, dtype):
+    return a if dtype is None else astype(a, dtype)
+
+
+@implements(np.cumsum)
+def _np_cumsum(a, axis=None, dtype=None, out=None):
+    _unsupported("cumsum", out=out)
+    a, axis = _flat_axis(_dtype_first(_arr(a), dtype), axis)
+    return P.cumsum(a, axis=axis)
+
+
+@implements(np.cumprod)
+def _np_cumprod(a, axis=None, dtype=None, out=None):
+    _unsupported("cumprod", out=out)
+    a, axis = _flat_axis(_dtype_first(_arr(a), dtype), axis)
+    return P.cumprod(a, axis=axis)
+
+
+@implements(np.prod)
+def _np_prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
+    _unsupported("prod", out=out, initial=initial, where=where)
+    a = _dtype_first(_arr(a), dtype)
+    return P.prod(a, axis=_axis(axis), keepdims=keepdims)
+
+
+def take_along_axis(arr, indices, axis):
+    """numpy's take_along_axis: ``arr`` gathered at integer ``indices`` (plain) along ``axis``."""
+    arr = _arr(arr)
+    indices = np.asarray(concrete(indices))
+    if axis is None:
+        return P.getitem(reshape(arr, -1), index=indices)
+    nd = len(P.shape_of(arr))
+    axis = int(axis) % nd
+    grid = list(np.ogrid[tuple(slice(n) for n in indices.shape)])
+    grid[axis] = indices
+    return P.getitem(arr, index=tuple(grid))
+
+
+implements(np.take_along_axis)(take_along_axis)
+
+
+@implements(np.sort)
+def sort(a, axis=-1, kind=None, order=None, *, stable=None):
+    """Sorted along ``axis``: the entries gathered in numpy's order (ties: each entry keeps its
+    own derivative)."""
+    if order is not None:
+        raise TypeError("numpy.sort: order= (structured arrays) is not supported on chainrule values")
+    a = _arr(a)
+    if axis is None:
+        a, axis = reshape(a, -1), -1
+    return take_along_axis(a, np.argsort(concrete(a), axis=axis, kind=kind or "stable"), axis)
+
+
+@implements(np.median)
+def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+    """The middle entry of the sorted values (the mean of the two middle ones for an even count)."""
+    _unsupported("median", out=out)
+    a = _arr(a)
+    shape = P.shape_of(a)
+    if axis is None or (not isinstance(axis, (int, np.integer)) and len(axis) == len(shape)):
+        flat, ax = reshape(a, -1), -1
+    elif isinstance(axis, (int, np.integer)):
+        flat, ax = a, _neg(axis, len(shape))
+    else:  # several axes: moved to the end and flattened into one
+        axes = _norm_axis(axis, len(shape))
+        keep = [i for i in range(len(shape)) if i not in axes]
+        flat = reshape(transpose(a, keep + list(axes)), [shape[i] for i in keep] + [-1])
+        ax = -1
+    n = P.shape_of(flat)[ax]
+    s = sort(flat, axis=ax)
+    mid = _along(s, ax, [(n - 1) // 2, n // 2])
+    out = mean(mid, axis=ax)
+    if keepdims:
+        kept = [1 if axis is None or i in _norm_axis(axis, len(shape)) else d for i, d in enumerate(shape)]
+        out = reshape(out, kept)
+    return out
+
+
+@implements(np.einsum)
+def einsum(*operands, out=None, optimize=False, dtype=None, order="K", casting="safe"):
+    """numpy's einsum with subscripts (implicit output and '...' written out before the primitive)."""
+    _unsupported("einsum", out=out)
+    if not isinstance(operands[0], str):
+        raise TypeError("einsum: only the subscripts form einsum('ij,jk->ik', a, b) is supported on chainrule values")
+    subscripts, ops = operands[0].replace(" ", ""), [_arr(o) for o in operands[1:]]
+    if dtype is not None:
+        ops = [astype(o, dtype) for o in ops]
+    ins, arrow, out_s = subscripts.partition("->")
+    ins = ins.split(",")
+    if len(ins) != len(ops):
+        raise ShapeError(f"einsum: {len(ins)} operand subscripts for {len(ops)} operands")
+    if "..." in subscripts:
+        free = [c for c in "ZYXWVUTSRQPONMLKJIHGFEDCBA" if c not in subscripts]
+        n = builtins.max(len(P.shape_of(o)) - (len(s) - 3) for s, o in zip(ins, ops) if "..." in s)
+        ell = "".join(free[:n][::-1])
+        ins = [s.replace("...", ell[n - (len(P.shape_of(o)) - len(s) + 3):]) if "..." in s else s
+               for s, o in zip(ins, ops)]
+        out_s = out_s.replace("...", ell) if arrow else out_s
+    else:
+        ell = ""
+    if not arrow:  # numpy's implicit output: the letters seen once, in alphabetical order
+        letters = "".join(ins)
+        out_s = ell + "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ell))
+    return P.einsum(*ops, subscripts=",".join(ins) + "->" + out_s)
+
+
+@implements(np.kron)
+def kron(a, b):
+    """Kronecker product: each entry of a times the whole of b, as blocks."""
+    a, b = _arr(a), _arr(b)
+    sa, sb = P.shape_of(a), P.shape_of(b)
+    nd = builtins.max(len(sa), len(sb))
+    sa, sb = (1,) * (nd - len(sa)) + sa, (1,) * (nd - len(sb)) + sb
+    a = reshape(a, [d for n in sa for d in (n, 1)])
+    b = reshape(b, [d for n in sb for d in (1, n)])
+    return reshape(multiply(a, b), [m * n for m, n in zip(sa, sb)])
+
+
+@implements(np.cross)
+def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    """Cross product of 3-vectors along the given axes."""
+    a, b = _arr(a), _arr(b)
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a, b = _np_moveaxis(a, axisa, -1), _np_moveaxis(b, axisb, -1)
+    if P.shape_of(a)[-1] != 3 or P.shape_of(b)[-1] != 3:
+        raise ShapeError(f"numpy.cross: on chainrule values both vectors need 3 entries, got shapes "
+                         f"{P.shape_of(a)} and {P.shape_of(b)}")
+    x = [P.getitem(a, index=(Ellipsis, i)) for i in range(3)]
+    y = [P.getitem(b, index=(Ellipsis, i)) for i in range(3)]
+    c = stack([x[1] * y[2] - x[2] * y[1], x[2] * y[0] - x[0] * y[2], x[0] * y[1] - x[1] * y[0]], -1)
+    return _np_moveaxis(c, -1, axisc)
+
+
+def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, like=None):
+    """numpy's array, which also builds one array from chainrule values (``array([x, 2 * x])``
+    is stacked, so it stays differentiable)."""
+    a = stack_sequence(object)
+    if dtype is not None:
+        a = astype(a, dtype)
+    nd = len(P.shape_of(a))
+    return reshape(a, (1,) * (ndmin - nd) + P.shape_of(a)) if ndmin > nd else a
+
+
+def _split_at(ary, cuts, axis):
+    n = P.shape_of(ary)[axis]
+    bounds = [0, *[builtins.min(builtins.max(int(c), 0), n) for c in cuts], n]
+    pre = (slice(None),) * (axis % len(P.shape_of(ary)))
+    return [P.getitem(ary, index=pre + (slice(lo, builtins.max(lo, hi)),)) for lo, hi in zip(bounds, bounds[1:])]
+
+
+@implements(np.array_split)
+def array_split(ary, indices_or_sections, axis=0):
+    ary = _arr(ary)
+    if isinstance(indices_or_sections, (int, np.integer)):
+        n, k = P.shape_of(ary)[axis], int(indices_or_sections)
+        size, extra = divmod(n, k)
+        cuts = np.cumsum([size + 1] * extra + [size] * (k - extra))[:-1]
+    else:
+        cuts = indices_or_sections
+    return _split_at(ary, cuts, axis)
+
+
+@implements(np.split)
+def split(ary, indices_or_sections, axis=0):
+    ary = _arr(ary)
+    if isinstance(indices_or_sections, (int, np.integer)) and P.shape_of(ary)[axis] % indices_or_sections:
+        raise ValueError("array split does not result in an equal division")
+    return array_split(ary, indices_or_sections, axis)
+
+
+implements(np.hsplit)(lambda ary, indices_or_sections: split(
+    ary, indices_or_sections, 1 if len(P.shape_of(_arr(ary))) > 1 else 0))
+implements(np.vsplit)(lambda ary, indices_or_sections: split(ary, indices_or_sections, 0))
+implements(np.dsplit)(lambda ary, indices_or_sections: split(ary, indices_or_sections, 2))
+
+
+@implements(np.append)
+def append(arr, values, axis=None):
+    arr, values = _arr(arr), _arr(values)
+    if axis is None:
+        return concatenate([reshape(arr, -1), reshape(values, -1)], 0)
+    return concatenate([arr, values], axis)
+
+
+@implements(np.column_stack)
+def column_stack(tup):
+    return _np_concatenate([reshape(a, (-1, 1)) if len(P.shape_of(a)) < 2 else a for a in map(_arr, tup)], 1)
+
+
+@implements(np.dstack)
+def dstack(tup):
+    arrays = _at_least(3)(*tup)
+    return _np_concatenate(list(arrays) if len(tup) > 1 else [arrays], 2)
+
+
+@implements(np.repeat)
+def repeat(a, repeats, axis=None):
+    a, axis = _flat_axis(_arr(a), axis)
+    n = P.shape_of(a)[axis]
+    return _along(a, axis, np.repeat(np.arange(n), concrete(repeats)))
+
+
+@implements(np.tile)
+def tile(A, reps):
+    A = _arr(A)
+    reps = (reps,) if isinstance(reps, (int, np.integer)) else tuple(reps)
+    shape = P.shape_of(A)
+    nd = builtins.max(len(shape), len(reps))
+    shape, reps = (1,) * (nd - len(shape)) + shape, (1,) * (nd - len(reps)) + reps
+    A = reshape(A, shape)
+    index = np.ix_(*[np.tile(np.arange(n), r) for n, r in zip(shape, reps)])
+    return P.getitem(A, index=index) if nd else A
+
+
+@implements(np.roll)
+def roll(a, shift, axis=None):
+    a = _arr(a)
+    if axis is None:
+        return reshape(roll(reshape(a, -1), shift, 0), P.shape_of(a))
+    shifts = np.broadcast_to(shift, np.shape(axis)).ravel() if np.ndim(axis) else [shift]
+    for ax, s in zip(np.atleast_1d(axis), shifts):
+        n = P.shape_of(a)[ax]
+        a = _along(a, ax, (np.arange(n) - int(s)) % n if n else np.arange(0))
+    return a
+
+
+@implements(np.rot90)
+def rot90(m, k=1, axes=(0, 1)):
+    m = _arr(m)
+    k %= 4
+    if k == 0:
+        return m
+    if k == 2:
+        return _np_flip(_np_flip(m, axes[0]), axes[1])
+    perm = list(range(len(P.shape_of(m))))
+    perm[axes[0]], perm[axes[1]] = perm[axes[1]], perm[axes[0]]
+    return transpose(_np_flip(m, axes[1]), perm) if k == 1 else _np_flip(transpose(m, perm), axes[1])
+
+
+@implements(np.pad)
+def pad(array, pad_width, mode="constant", **kwargs):
+    """numpy's pad: 'constant' places the values inside a constant frame (scatter_add); the
+    other modes take each padded position from an entry (numpy's own pad of the positions)."""
+    x = _arr(array)
+    shape = P.shape_of(x)
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.intp), (len(shape), 2))
+    if mode == "constant":
+        out_shape = tuple(int(n + lo + hi) for n, (lo, hi) in zip(shape, widths))
+        index = tuple(slice(int(lo), int(lo + n)) for n, (lo, _) in zip(shape, widths))
+        inner = P.scatter_add(x, index=index, shape=out_shape)
+        frame = np.pad(np.zeros(shape, dtype=P.dtype_of(x)), pad_width, mode="constant", **kwargs)
+        return add(inner, frame) if np.any(frame) else inner
+    if callable(mode) or mode in ("linear_ramp", "maximum", "mean", "median", "minimum", "empty"):
+        raise TypeError(f"numpy.pad: mode={mode!r} is not supported on chainrule values; 'constant', 'edge', "
+                        "'reflect', 'symmetric' and 'wrap' are")
+    for ax, (lo, hi) in enumerate(widths):
+        x = _along(x, ax, np.pad(np.arange(shape[ax]), (int(lo), int(hi)), mode=mode, **kwargs))
+    return x
+
+
+@implements(np.diagonal)
+def diagonal(a, offset=0, axis1=0, axis2=1):
+    """The diagonal of axes axis1 and axis2, as numpy's last axis."""
+    a = _arr(a)
+    nd = len(P.shape_of(a))
+    axis1, axis2 = int(axis1) % nd, int(axis2) % nd
+    a = transpose(a, [i for i in range(nd) if i not in (axis1, axis2)] + [axis1, axis2])
+    n1, n2 = P.shape_of(a)[-2:]
+    i = np.arange(builtins.max(0, builtins.min(n1 + builtins.min(offset, 0), n2 - builtins.max(offset, 0))))
+    rows, cols = (i, i + offset) if offset >= 0 else (i - offset, i)
+    return P.getitem(a, index=(Ellipsis, rows, cols))
+
+
+@implements(np.trace)
+def _np_trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    _unsupported("trace", out=out)
+    return sum(_dtype_first(diagonal(a, offset, axis1, axis2), dtype), -1)
+
+
+@implements(np.diag)
+def diag(v, k=0):
+    """The k-th diagonal of a matrix, or a matrix with v on its k-th diagonal."""
+    v = _arr(v)
+    shape = P.shape_of(v)
+    if len(shape) == 2:
+        return diagonal(v, k)
+    if len(shape) != 1:
+        raise ValueError("Input must be 1- or 2-d.")
+    n = shape[0] + builtins.abs(k)
+    i = np.arange(shape[0])
+    return P.scatter_add(v, index=(i - builtins.min(k, 0), i + builtins.max(k, 0)), shape=(n, n))
+
+
+def _triangle(m, k, lower):
+    m = _arr(m)
+    rows, cols = P.shape_of(m)[-2:]
+    mask = np.tri(rows, cols, k, dtype=bool)
+    return where(mask if lower else ~np.tri(rows, cols, k - 1, dtype=bool), m, np.zeros((), P.dtype_of(m)))
+
+
+implements(np.tril)(lambda m, k=0: _triangle(m, k, True))
+implements(np.triu)(lambda m, k=0: _triangle(m, k, False))
+tril = NUMPY_FUNCTIONS[np.tril]
+triu = NUMPY_FUNCTIONS[np.triu]
+
+
+@implements(np.diff)
+def diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
+    a = _arr(a)
+    axis = _neg(axis, len(P.shape_of(a)))
+    parts = [a]
+    for side, extra in ((0, prepend), (1, append)):
+        if extra is not np._NoValue:
+            extra = _arr(extra)
+            if len(P.shape_of(extra)) == 0:
+                shape = list(P.shape_of(a))
+                shape[axis] = 1
+                extra = broadcast_to(extra, shape)
+            parts.insert(0 if side == 0 else len(parts), extra)
+    if len(parts) > 1:
+        a = concatenate(parts, axis)
+    pre = (slice(None),) * (axis % len(P.shape_of(a)))
+    for _ in range(n):
+        a = subtract(P.getitem(a, index=pre + (slice(1, None),)), P.getitem(a, index=pre + (slice(None, -1),)))
+    return a
+
+
+@implements(np.nan_to_num)
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    """NaN and infinities replaced by numbers (constants: derivative 0 there, 1 elsewhere)."""
+    x = _arr(x)
+    v = np.asarray(concrete(x))
+    info = np.finfo(v.dtype) if v.dtype.kind == "f" else None
+    if info is None:
+        return x
+    posinf = info.max if posinf is None else posinf
+    neginf = info.min if neginf is None else neginf
+    out = where(np.isnan(v), np.asarray(nan, v.dtype), x)
+    out = where(np.isposinf(v), np.asarray(posinf, v.dtype), out)
+    return where(np.isneginf(v), np.asarray(neginf, v.dtype), out)
+
+
+@implements(np.round, getattr(np, "around", None), getattr(np, "round_", None))
+def _np_round(a, decimals=0, out=None):
+    """Rounded (half to even) to ``decimals``: piecewise constant, derivative 0."""
+    _unsupported("round", out=out)
+    a = _arr(a)
+    if decimals == 0:
+        return P.rint(a)
+    scale = 10.0 ** decimals
+    return divide(P.rint(multiply(a, scale)), scale) if decimals > 0 else multiply(P.rint(divide(a, 1 / scale)), 1 / scale)
+
+
+implements(np.sinc)(lambda x: P.sinc(_arr(x)))
+implements(np.floor_divide)(lambda x1, x2, /: P.floor(divide(_arr(x1), _arr(x2))))
+implements(np.fix)(lambda x, out=None: P.trunc(_arr(x)))
+implements(np.float_power)(lambda x1, x2, /: power(astype(_arr(x1), np.float64), astype(_arr(x2), np.float64)))
+
+
+@implements(np.real, np.conj, np.conjugate)
+def _real_identity(val, /, *args, **kwargs):
+    """real(x) and conj(x) of a real value: x itself (complex chainrule values do not exist)."""
+    if P.dtype_of(val).kind == "c":
+        raise TypeError("numpy.real/conj: chainrule values are real")
+    return val
+
+
+clip = _np_clip
+var, std, average = _np_var, _np_std, _np_average
+prod, cumsum, cumprod = _np_prod, _np_cumsum, _np_cumprod
+
+
+@implements(np.rollaxis)
+def rollaxis(a, axis, start=0):
+    a = _arr(a)
+    nd = len(P.shape_of(a))
+    axis, start = int(axis) % nd, int(start) % (nd + 1)
+    return _np_moveaxis(a, axis, start - 1 if start > axis else start)
+
+
+@implements(np.linspace)
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, *, device=None):
+    """start + (stop - start) * ramp: differentiable in start and stop (the ramp is a constant)."""
+    start, stop = _arr(start), _arr(stop)
+    div = (num - 1) if endpoint else num
+    ramp = np.arange(num, dtype=float) / div if div > 0 else np.zeros(num)
+    if endpoint and num > 1:
+        ramp[-1] = 1.0  # numpy ends exactly at stop
+    nd = builtins.max(len(P.shape_of(start)), len(P.shape_of(stop)))
+    ramp = ramp.reshape((num,) + (1,) * nd)
+    delta = subtract(stop, start)
+    out = add(multiply(ramp, delta), start)
+    if endpoint and num > 1:  # numpy's last entry is stop itself
+        out = concatenate([P.getitem(out, index=slice(None, -1)), reshape(broadcast_to(stop, P.shape_of(out)[1:]), (1,) + P.shape_of(out)[1:])], 0)
+    if axis != 0:
+        out = _np_moveaxis(out, 0, axis)
+    if dtype is not None:
+        out = astype(out, dtype)
+    return (out, divide(delta, div) if div > 0 else np.nan) if retstep else out
+
+
+@implements(np.gradient)
+def gradient(f, *varargs, axis=None, edge_order=1):
+    """numpy's gradient for unit or scalar spacing: central differences inside, one-sided first-order
+    differences at the edges (edge_order=1)."""
+    f = _arr(f)
+    nd = len(P.shape_of(f))
+    axes = tuple(range(nd)) if axis is None else _norm_axis(axis, nd)
+    if edge_order != 1 or len(varargs) > 1 or (varargs and np.ndim(varargs[0])):
+        raise TypeError("numpy.gradient: on chainrule values only one scalar spacing and edge_order=1 are supported")
+    h = float(varargs[0]) if varargs else 1.0
+    out = []
+    for ax in axes:
+        pre = (slice(None),) * ax
+        at = lambda s: P.getitem(f, index=pre + (s,))  # noqa: E731
+        inner = divide(subtract(at(slice(2, None)), at(slice(None, -2))), 2 * h)
+        first = divide(subtract(at(slice(1, 2)), at(slice(0, 1))), h)
+        last = divide(subtract(at(slice(-1, None)), at(slice(-2, -1))), h)
+        out.append(concatenate([first, inner, last], ax))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def full(shape, fill_value, dtype=None, order="C", *, device=None, like=None):
+    """numpy's full, differentiable in fill_value (broadcast to shape)."""
+    fill = _arr(fill_value)
+    return broadcast_to(fill if dtype is None else astype(fill, dtype), (shape,) if isinstance(shape, (int, np.integer)) else shape)

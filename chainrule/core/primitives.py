@@ -14,6 +14,7 @@ broadcasting.
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 import operator
 
@@ -648,3 +649,270 @@ def _stack_vjp(i, g, ans, *xs, axis=0):
 stack = defprim("stack", _stack_impl, PerArg(_stack_vjp), _one_tangent(lambda *xs, axis: stack(*xs, axis=axis)),
                 sym=lambda sp, *xs, axis=0: xs[0],  # one piece: symbolic mode refuses several (an array)
                 latex="\\left[{0}\\right]", doc="Join arrays along a new axis.")
+
+# ================================================================ chainrule.numpy's primitives
+# (analytic=False on cbrt, arctan2, hypot and logaddexp: numpy has no complex version of them, so
+# the complex step cannot probe them; the others take complex values like their real selves.)
+# Functions of numpy's surface (chainrule.numpy) that are primitives because a composition would
+# be imprecise (log1p, expm1, the inverse functions near their poles), slow (einsum, cumsum) or
+# wrong at special points (prod with a zero entry). Everything else there is a composition.
+
+
+def _unary(name, impl, deriv, sym=None, latex=None, scalar=None, analytic=True, doc=""):
+    """An elementwise function of one argument whose derivative is ``deriv(ans, x)``:
+    vjp g * f'(x), jvp t * f'(x)."""
+    return defprim(name, impl, (lambda g, ans, x: g * deriv(ans, x),),
+                   (lambda t, ans, x: multiply(t, deriv(ans, x)),),
+                   sym=sym, latex=latex or f"\\operatorname{{{{{name}}}}}\\left({{0}}\\right)",
+                   scalar=scalar, elementwise=True, analytic=analytic, doc=doc)
+
+
+def _one_minus_sq(x):
+    return subtract(1, multiply(x, x))
+
+
+_LN2, _LN10 = math.log(2.0), math.log(10.0)
+
+tan = _unary("tan", np.tan, lambda ans, x: add(1, multiply(ans, ans)), lambda sp, x: sp.tan(x),
+             "\\tan\\left({0}\\right)", math.tan, doc="tan x; d/dx = 1 + tan^2 x.")
+sinh = _unary("sinh", np.sinh, lambda ans, x: cosh(x), lambda sp, x: sp.sinh(x),
+              "\\sinh\\left({0}\\right)", math.sinh, doc="sinh x; d/dx = cosh x.")
+cosh = _unary("cosh", np.cosh, lambda ans, x: sinh(x), lambda sp, x: sp.cosh(x),
+              "\\cosh\\left({0}\\right)", math.cosh, doc="cosh x; d/dx = sinh x.")
+arcsin = _unary("arcsin", np.arcsin, lambda ans, x: divide(1, sqrt(_one_minus_sq(x))), lambda sp, x: sp.asin(x),
+                "\\arcsin\\left({0}\\right)", math.asin, doc="arcsin x; d/dx = 1 / sqrt(1 - x^2).")
+arccos = _unary("arccos", np.arccos, lambda ans, x: negative(divide(1, sqrt(_one_minus_sq(x)))),
+                lambda sp, x: sp.acos(x), "\\arccos\\left({0}\\right)", math.acos,
+                doc="arccos x; d/dx = -1 / sqrt(1 - x^2).")
+arctan = _unary("arctan", np.arctan, lambda ans, x: divide(1, add(1, multiply(x, x))), lambda sp, x: sp.atan(x),
+                "\\arctan\\left({0}\\right)", math.atan, doc="arctan x; d/dx = 1 / (1 + x^2).")
+arcsinh = _unary("arcsinh", np.arcsinh, lambda ans, x: divide(1, sqrt(add(multiply(x, x), 1))),
+                 lambda sp, x: sp.asinh(x), "\\operatorname{{arsinh}}\\left({0}\\right)", math.asinh,
+                 doc="arsinh x; d/dx = 1 / sqrt(x^2 + 1).")
+arccosh = _unary("arccosh", np.arccosh, lambda ans, x: divide(1, sqrt(subtract(multiply(x, x), 1))),
+                 lambda sp, x: sp.acosh(x), "\\operatorname{{arcosh}}\\left({0}\\right)", math.acosh,
+                 doc="arcosh x (x >= 1); d/dx = 1 / sqrt(x^2 - 1).")
+arctanh = _unary("arctanh", np.arctanh, lambda ans, x: divide(1, _one_minus_sq(x)), lambda sp, x: sp.atanh(x),
+                 "\\operatorname{{artanh}}\\left({0}\\right)", math.atanh, doc="artanh x; d/dx = 1 / (1 - x^2).")
+log1p = _unary("log1p", np.log1p, lambda ans, x: divide(1, add(1, x)), lambda sp, x: sp.log(1 + x),
+               "\\ln\\left(1 + {0}\\right)", math.log1p,
+               doc="log(1 + x), exact for tiny x (a composition would round 1 + x); d/dx = 1 / (1 + x).")
+expm1 = _unary("expm1", np.expm1, lambda ans, x: add(ans, 1), lambda sp, x: sp.exp(x) - 1,
+               "e^{{{0}}} - 1", math.expm1, doc="e^x - 1, exact for tiny x; d/dx = e^x = ans + 1.")
+log2 = _unary("log2", np.log2, lambda ans, x: divide(1, multiply(x, _LN2)), lambda sp, x: sp.log(x, 2),
+              "\\log_2\\left({0}\\right)", math.log2, doc="Base-2 logarithm (exact at powers of 2); d/dx = 1 / (x ln 2).")
+log10 = _unary("log10", np.log10, lambda ans, x: divide(1, multiply(x, _LN10)), lambda sp, x: sp.log(x, 10),
+               "\\log_{{10}}\\left({0}\\right)", math.log10,
+               doc="Base-10 logarithm (exact at powers of 10); d/dx = 1 / (x ln 10).")
+exp2 = _unary("exp2", np.exp2, lambda ans, x: multiply(ans, _LN2), lambda sp, x: 2 ** x, "2^{{{0}}}",
+              doc="2^x (exact at integers); d/dx = 2^x ln 2.")
+cbrt = _unary("cbrt", np.cbrt, lambda ans, x: divide(1, multiply(3, multiply(ans, ans))),
+              lambda sp, x: sp.cbrt(x), "\\sqrt[3]{{{0}}}", analytic=False, doc="Real cube root; d/dx = 1 / (3 cbrt(x)^2).")
+
+
+def _sinc_deriv(ans, x):
+    # (cos(pi x) - sinc x) / x, replaced near 0 (where it is 0 / 0) by its Taylor series
+    # -(pi^2 / 3) x + (pi^4 / 30) x^3, so that the first and second derivatives at 0 are right.
+    small = less(abs(x), 1e-3)
+    safe = where(small, 1.0, x)
+    exact = divide(subtract(cos(multiply(safe, math.pi)), sinc(safe)), safe)
+    x2 = multiply(x, x)
+    series = multiply(x, add(-math.pi ** 2 / 3, multiply(x2, math.pi ** 4 / 30)))
+    return where(small, series, exact)
+
+
+sinc = _unary("sinc", np.sinc, _sinc_deriv, lambda sp, x: sp.sin(sp.pi * x) / (sp.pi * x),
+              "\\operatorname{{sinc}}\\left({0}\\right)",
+              doc="sin(pi x) / (pi x), 1 at 0 (numpy's normalised sinc); d/dx = (cos(pi x) - sinc x) / x, "
+                  "its Taylor series near 0.")
+
+
+def _step(name, impl, sym, latex):
+    return defprim(name, impl, (_zero_rule,), (_zero_rule,), sym=sym, latex=latex, elementwise=True,
+                   analytic=False, doc=f"numpy's {name}: piecewise constant, so its derivative is 0 "
+                                       "(at the jumps too, as PyTorch's).")
+
+
+floor = _step("floor", np.floor, lambda sp, x: sp.floor(x), "\\lfloor {0} \\rfloor")
+ceil = _step("ceil", np.ceil, lambda sp, x: sp.ceiling(x), "\\lceil {0} \\rceil")
+trunc = _step("trunc", np.trunc, lambda sp, x: sp.sign(x) * sp.floor(sp.Abs(x)), "\\operatorname{{trunc}}\\left({0}\\right)")
+# SymPy has no round-half-to-even: an undefined function shows it (its derivative is 0 anyway)
+rint = _step("rint", np.rint, lambda sp, x: sp.Function("rint")(x), "\\operatorname{{rint}}\\left({0}\\right)")
+
+
+def _binary(name, impl, dx, dy, sym=None, latex=None, analytic=True, doc=""):
+    """An elementwise function of two arguments with partial derivatives ``dx(ans, x, y)`` and
+    ``dy(ans, x, y)``; reverse mode sums broadcast cotangents back."""
+    return defprim(name, impl,
+                   (lambda g, ans, x, y: g * dx(ans, x, y), lambda g, ans, x, y: g * dy(ans, x, y)),
+                   (lambda t, ans, x, y: multiply(t, dx(ans, x, y)), lambda t, ans, x, y: multiply(t, dy(ans, x, y))),
+                   sym=sym, latex=latex or f"\\operatorname{{{{{name}}}}}\\left({{0}}, {{1}}\\right)",
+                   elementwise=True, analytic=analytic, doc=doc)
+
+
+def _sq_norm(x, y):
+    return add(multiply(x, x), multiply(y, y))
+
+
+arctan2 = _binary("arctan2", np.arctan2, lambda ans, y, x: divide(x, _sq_norm(x, y)),
+                  lambda ans, y, x: negative(divide(y, _sq_norm(x, y))), lambda sp, y, x: sp.atan2(y, x),
+                  analytic=False, doc="The angle of the point (x, y) for arctan2(y, x); d/dy = x / (x^2 + y^2), "
+                      "d/dx = -y / (x^2 + y^2).")
+hypot = _binary("hypot", np.hypot, lambda ans, x, y: divide(x, ans), lambda ans, x, y: divide(y, ans),
+                lambda sp, x, y: sp.sqrt(x ** 2 + y ** 2), analytic=False,
+                doc="sqrt(x^2 + y^2) without overflow; d/dx = x / ans, d/dy = y / ans.")
+logaddexp = _binary("logaddexp", np.logaddexp, lambda ans, x, y: exp(subtract(x, ans)),
+                    lambda ans, x, y: exp(subtract(y, ans)), lambda sp, x, y: sp.log(sp.exp(x) + sp.exp(y)), analytic=False,
+                    doc="log(e^x + e^y) without overflow; d/dx = e^(x - ans).")
+logaddexp2 = _binary("logaddexp2", np.logaddexp2, lambda ans, x, y: exp2(subtract(x, ans)),
+                     lambda ans, x, y: exp2(subtract(y, ans)), lambda sp, x, y: sp.log(2 ** x + 2 ** y, 2), analytic=False,
+                     doc="log2(2^x + 2^y) without overflow; d/dx = 2^(x - ans).")
+mod = _binary("mod", np.remainder, lambda ans, x, y: 1.0,
+              lambda ans, x, y: negative(floor(divide(x, y))), lambda sp, x, y: sp.Mod(x, y),
+              analytic=False,
+              doc="x - floor(x / y) y (numpy's mod and remainder: the sign of y); d/dx = 1, "
+                  "d/dy = -floor(x / y), away from the jumps.")
+fmod = _binary("fmod", np.fmod, lambda ans, x, y: 1.0, lambda ans, x, y: negative(trunc(divide(x, y))),
+               sym=lambda sp, x, y: x - y * sp.sign(x / y) * sp.floor(sp.Abs(x / y)), analytic=False, doc="x - trunc(x / y) y (C's fmod: the sign of x); d/dx = 1, d/dy = -trunc(x / y).")
+
+
+def _fshare(x, other, g, loses):
+    # fmax / fmin: as maximum / minimum, except that a NaN side always loses (numpy ignores it)
+    nan_x, nan_o = x != x, other != other
+    out = _tie_share(x, other, g, loses)
+    return where(nan_x, 0, where(nan_o, g, out))
+
+
+fmax = defprim("fmax", np.fmax,
+               (lambda g, ans, x, y: _fshare(x, y, g, less), lambda g, ans, x, y: _fshare(y, x, g, less)),
+               (lambda t, ans, x, y: _fshare(x, y, t, less), lambda t, ans, x, y: _fshare(y, x, t, less)),
+               sym=lambda sp, x, y: sp.Max(x, y), latex="\\max\\left({0}, {1}\\right)", elementwise=True,
+               analytic=False, doc="Elementwise max ignoring NaN; ties split the derivative, a NaN side gets none.")
+fmin = defprim("fmin", np.fmin,
+               (lambda g, ans, x, y: _fshare(x, y, g, greater), lambda g, ans, x, y: _fshare(y, x, g, greater)),
+               (lambda t, ans, x, y: _fshare(x, y, t, greater), lambda t, ans, x, y: _fshare(y, x, t, greater)),
+               sym=lambda sp, x, y: sp.Min(x, y), latex="\\min\\left({0}, {1}\\right)", elementwise=True,
+               analytic=False, doc="Elementwise min ignoring NaN; ties split the derivative, a NaN side gets none.")
+
+
+# ---------------------------------------------------------------- scans and products
+def _flip(x, axis):
+    return getitem(x, index=(Ellipsis, slice(None, None, -1)) + (slice(None),) * (-1 - axis))
+
+
+def _cumsum_impl(x, axis):
+    return np.cumsum(x, axis=axis)
+
+
+# axis is always a negative int here (chainrule.numpy flattens for axis=None and normalises it):
+# the same rule then serves a batch of tangents with a leading axis in forward mode.
+cumsum = defprim("cumsum", _cumsum_impl,
+                 (lambda g, ans, x, axis: _flip(cumsum(_flip(g, axis), axis=axis), axis),),
+                 (lambda t, ans, x, axis: cumsum(t, axis=axis),),
+                 sym=lambda sp, x, axis: x,  # symbolic values are numbers: one running sum, x itself
+                 latex="\\operatorname{{cumsum}}\\left({0}\\right)",
+                 doc="Running sums along a (negative) axis; vjp: the running sums of g from the end.")
+
+
+def _cumprod_impl(x, axis):
+    return np.cumprod(x, axis=axis)
+
+
+cumprod = defprim("cumprod", _cumprod_impl,
+                  (lambda g, ans, x, axis: divide(_flip(cumsum(_flip(g * ans, axis), axis=axis), axis), x),),
+                  (lambda t, ans, x, axis: multiply(ans, cumsum(divide(t, x), axis=axis)),),
+                  sym=lambda sp, x, axis: x,
+                  latex="\\operatorname{{cumprod}}\\left({0}\\right)",
+                  doc="Running products along a (negative) axis; d ans_j / d x_i = ans_j / x_i for i <= j "
+                      "(as HIPS autograd's rule: not defined where an entry is exactly 0, which gives NaN).")
+
+
+def _prod_impl(x, axis=None, keepdims=False):
+    return np.prod(x, axis=axis, keepdims=keepdims)
+
+
+def _prod_others(ans, x, axis, keepdims):
+    """For each entry, the product of the other entries of its reduction: exclusive running
+    products from both ends (no division, so exact where an entry is 0)."""
+    shape = shape_of(x)
+    nd = len(shape)
+    red = _axes(axis, nd)
+    if not red:
+        return np.ones(shape, dtype_of(x))
+    keep = [a for a in range(nd) if a not in red]
+    perm = keep + list(red)
+    k = 1
+    for a in red:
+        k *= shape[a]
+    lead = tuple(shape[a] for a in keep)
+    m = reshape(transpose(x, axes=tuple(perm)), shape=lead + (k,))
+    ones = np.ones(lead + (1,), dtype_of(x))
+    left = concatenate(ones, cumprod(getitem(m, index=(Ellipsis, slice(None, -1))), axis=-1), axis=-1)
+    right = _flip(concatenate(ones, cumprod(getitem(_flip(m, -1), index=(Ellipsis, slice(None, -1))), axis=-1),
+                              axis=-1), -1)
+    others = reshape(multiply(left, right), shape=tuple(shape[a] for a in perm))
+    return transpose(others, axes=_inverse_axes(tuple(perm), nd))
+
+
+prod = defprim("prod", _prod_impl,
+               (lambda g, ans, x, axis=None, keepdims=False:
+                multiply(_unreduce(g, shape_of(x), axis, keepdims), _prod_others(ans, x, axis, keepdims)),),
+               (lambda t, ans, x, axis=None, keepdims=False:
+                sum(multiply(t, _prod_others(ans, x, axis, keepdims)), axis=axis, keepdims=keepdims),),
+               sym=lambda sp, x, axis=None, keepdims=False: x,  # the product of one number
+               latex="\\prod {0}",
+               doc="Product over axis; d/dx_i = the product of the other entries, computed without "
+                   "dividing by x_i (right where entries are 0).")
+
+
+# ---------------------------------------------------------------- einsum
+def _einsum_impl(*operands, subscripts):
+    return np.einsum(subscripts, *operands, optimize=len(operands) > 2)
+
+
+def _einsum_vjp(i, g, ans, *ops, subscripts):
+    """The cotangent of operand i: g contracted with the other operands onto operand i's
+    subscripts. A letter of operand i found nowhere else was summed away (g is broadcast along
+    it); a letter repeated in operand i (a diagonal) is put back with an identity matrix."""
+    ins, out = subscripts.split("->")
+    ins = ins.split(",")
+    mine = ins[i]
+    others = [s for j, s in enumerate(ins) if j != i]
+    seen = set(out).union(*others)
+    unique = "".join(dict.fromkeys(c for c in mine if c in seen))
+    sizes = dict(zip(mine, shape_of(ops[i])))
+    spec = ",".join([out] + others) + "->" + unique
+    v = einsum(g, *[o for j, o in enumerate(ops) if j != i], subscripts=spec)
+    # letters summed away in operand i alone, and repeated letters: one einsum with constants
+    extra, eyes, target = [], [], ""
+    free = iter(c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                if c not in subscripts)
+    used = set()
+    for c in mine:
+        if c in used:  # a second appearance: tied to the first by an identity matrix
+            d = next(free)
+            extra.append(c + d)
+            eyes.append(np.eye(sizes[c], dtype=dtype_of(ops[i])))
+            target += d
+        else:
+            used.add(c)
+            target += c
+            if c not in seen:  # summed away in operand i alone: g is broadcast along it (ones)
+                extra.append(c)
+                eyes.append(np.ones(sizes[c], dtype_of(ops[i])))
+    if not eyes:
+        return v
+    return einsum(v, *eyes, subscripts=",".join([unique] + extra) + "->" + target)
+
+
+def _einsum_jvp(i, t, ans, *ops, subscripts):
+    return einsum(*[t if j == i else o for j, o in enumerate(ops)], subscripts=subscripts)
+
+
+einsum = defprim("einsum", _einsum_impl, PerArg(_einsum_vjp), PerArg(_einsum_jvp),
+                 # on numbers (one entry per operand) every contraction is the product of the operands
+                 sym=lambda sp, *xs, subscripts: functools.reduce(operator.mul, xs),
+                 latex="\\operatorname{{einsum}}\\left({0}\\right)",
+                 doc="Einstein summation with explicit subscripts 'ij,jk->ik' (chainrule.numpy.einsum "
+                     "writes numpy's implicit and '...' forms out); linear in each operand, so each rule "
+                     "is an einsum too.")

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from chainrule.core.errors import DTypeError, ShapeError
+from chainrule.core.ops import ArrayOperators
 from chainrule.core.primitives import dtype_of, shape_of
 from chainrule.core.registry import Box, new_level
 from chainrule.core.tensor import Tensor, _new
@@ -263,8 +264,10 @@ def _format_time(s):
 # ---------------------------------------------------------------- counting operations
 
 
-class _Counted(Box):
-    """A value that counts every primitive applied to it: the innermost box of a counted run."""
+class _Counted(Box, ArrayOperators):
+    """A value that counts every primitive applied to it: the innermost box of a counted run.
+    It has the operators of every traced value, since jvp hands an input whose tangent is zero
+    to f as it is (a constant), and f's code writes ``x * 3``."""
 
     __slots__ = ("value", "_level", "_tally")
 

@@ -447,3 +447,28 @@ def register_batching_rule(name, rule):
     batch axis (``tangents[i]`` is None for an argument without one). Without a rule,
     elementwise primitives still take one call and others one call per direction."""
     _BATCHED[name] = rule
+
+
+# ---------------------------------------------------------------- chainrule.numpy's primitives
+def _einsum_batched(ts, ans, xs, params, batch):
+    # a fresh letter for the batch axis, in front of each batched tangent and of the output
+    ins, out = params["subscripts"].split("->")
+    ins = ins.split(",")
+    b = next(c for c in "zyxwvutsrqponmlkjihgfedcbaZYXWVUTSRQPONMLKJIHGFEDCBA" if c not in params["subscripts"])
+    t = None
+    for i, ti in enumerate(ts):
+        if ti is None:
+            continue
+        spec = ",".join(b + s if j == i else s for j, s in enumerate(ins)) + "->" + b + out
+        c = P.einsum(*[ti if j == i else x for j, x in enumerate(xs)], subscripts=spec)
+        t = c if t is None else P.add(t, c)
+    return t
+
+
+# cumsum and cumprod take a negative axis: their forward rules broadcast over a leading batch axis.
+_BATCHED.update({
+    "cumsum": lambda ts, ans, xs, params, batch: P.cumsum(ts[0], axis=params["axis"]),
+    "cumprod": lambda ts, ans, xs, params, batch: P.multiply(ans, P.cumsum(P.divide(ts[0], xs[0]), axis=params["axis"])),
+    "prod": _reduction(_weighted_sum(P._prod_others)),
+    "einsum": _einsum_batched,
+})

@@ -57,7 +57,8 @@ SYMPY_LIMIT = 10_000
 
 # Reverse rules that need array shapes (transposes, scatters): on the scalars of symbolic mode the
 # Jacobian is 1 x 1, so the forward rule with the cotangent in place of the tangent is the same.
-_SCALAR_RULE_FROM_JVP = frozenset({"matmul", "linear", "getitem", "stack", "concatenate"})
+_SCALAR_RULE_FROM_JVP = frozenset({"matmul", "linear", "getitem", "stack", "concatenate", "cumsum", "cumprod",
+                                   "prod", "einsum"})
 
 
 class SymbolicError(ChainruleError, ValueError):

@@ -33,8 +33,8 @@ def test_numpy_ufuncs_that_are_primitives_stay_differentiable(np_fn, cr_fn):
 
 def test_a_ufunc_without_a_rule_is_refused_while_differentiating():
     x = cr.tensor([1.5, -0.5], requires_grad=True)
-    with pytest.raises(TypeError, match=r"numpy.floor has no derivative rule"):
-        np.floor(x)
+    with pytest.raises(TypeError, match=r"numpy.frexp has no derivative rule"):
+        np.frexp(x)
     with pytest.raises(TypeError, match=r"numpy.add.reduce has no derivative rule"):
         np.add.reduce(x)
 

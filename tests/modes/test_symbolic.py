@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+import chainrule.numpy as cnp
 from chainrule.core.registry import REGISTRY
 from chainrule.core import primitives as P
 from chainrule.modes import symbolic
@@ -122,6 +123,40 @@ PRIMITIVE_CASES = {
     "stack": (lambda x, y: cr.sum(cr.stack([x * y])) * x, None),
     "concatenate": (lambda x, y: cr.sum(cr.concatenate([cr.reshape(x * y, (1,))])) * y, None),
     "binary_cross_entropy": (lambda x, y: P.binary_cross_entropy(cr.sigmoid(x), cr.sigmoid(y)) * x, None),
+    # chainrule.numpy's elementwise primitives (inverse functions kept inside their domains)
+    "tan": (_unary(cnp.tan), None),
+    "sinh": (_unary(cnp.sinh), None),
+    "cosh": (_unary(cnp.cosh), None),
+    "arcsin": (lambda x, y: cnp.arcsin(x / 3) * y, None),
+    "arccos": (lambda x, y: cnp.arccos(y / 3) * x, None),
+    "arctan": (_unary(cnp.arctan), None),
+    "arcsinh": (_unary(cnp.arcsinh), None),
+    "arccosh": (lambda x, y: cnp.arccosh(x + 1.5) * y, "positive"),
+    "arctanh": (lambda x, y: cnp.arctanh(x * y / 5), None),
+    "log1p": (_unary(cnp.log1p), "positive"),
+    "expm1": (_unary(cnp.expm1), None),
+    "log2": (_unary(cnp.log2), "positive"),
+    "log10": (_unary(cnp.log10), "positive"),
+    "exp2": (_unary(cnp.exp2), None),
+    "cbrt": (_unary(cnp.cbrt), "positive"),
+    "sinc": (_unary(cnp.sinc), "positive"),
+    "floor": (lambda x, y: cnp.floor(x) * x * y, None),
+    "ceil": (lambda x, y: cnp.ceil(y) * x * y, None),
+    "arctan2": (lambda x, y: cnp.arctan2(x, y), None),
+    "hypot": (lambda x, y: cnp.hypot(x, y), None),
+    "logaddexp": (lambda x, y: cnp.logaddexp(x, y), None),
+    "logaddexp2": (lambda x, y: cnp.logaddexp2(x, y), None),
+    "mod": (lambda x, y: cnp.mod(x * 3, y), "positive"),
+    "fmax": (lambda x, y: cnp.fmax(x, y) * x, None),
+    "fmin": (lambda x, y: cnp.fmin(x, y) * y, None),
+    "trunc": (lambda x, y: cnp.trunc(x * 3) * x * y, None),
+    "rint": (lambda x, y: cnp.rint(y * 3) * x * y, None),
+    "fmod": (lambda x, y: cnp.fmod(x * 3, y), "positive"),
+    # the array primitives on numbers (one entry): their symbolic forms and rules on scalars
+    "cumsum": (lambda x, y: cr.sum(cnp.cumsum(x * y)) * x, None),
+    "cumprod": (lambda x, y: cr.sum(cnp.cumprod(x * y)) * y, "positive"),
+    "prod": (lambda x, y: cnp.prod(x * y) * x, None),
+    "einsum": (lambda x, y: cnp.einsum("i,i", cr.reshape(x, (1,)), cr.reshape(x * y, (1,))), None),
 }
 WITH_SYM = sorted(n for n, p in REGISTRY.items() if p.sym is not None)
 # Primitives without a symbolic form, each with the reason (none today).
