@@ -26,12 +26,32 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.core import primitives as P
-from chainrule.core.errors import ShapeError
+from chainrule.core.errors import ChainruleError, ShapeError
 from chainrule.core.ops import concrete, implements, _arr, _norm_axis
 from chainrule.core.primitives import (
     add, divide, getitem, matmul, multiply, ndim_of, reshape, shape_of, subtract, swapaxes, unbroadcast,
 )
 from chainrule.core.registry import Box, defprim
+
+
+class LinAlgError(ChainruleError, np.linalg.LinAlgError):
+    """numpy's LinAlgError (a singular matrix, one not positive definite, ...) raised inside a
+    chainrule operation, naming the operation (``except numpy.linalg.LinAlgError`` catches it)."""
+
+
+def _guarded(name, fn):
+    """``fn`` raising :class:`LinAlgError` naming ``name`` where numpy raises its LinAlgError
+    (which the dispatcher would otherwise report as a shape error: it is a ValueError)."""
+    def impl(*args, **params):
+        try:
+            return fn(*args, **params)
+        except np.linalg.LinAlgError as err:
+            if isinstance(err, ChainruleError):
+                raise
+            raise LinAlgError(f"{name}: {err} (numpy.linalg.LinAlgError); its derivative needs an invertible "
+                              "(for cholesky: positive-definite) matrix here") from None
+    impl.__name__ = name
+    return impl
 
 
 # ---------------------------------------------------------------- helpers (batched over leading axes)
@@ -85,12 +105,14 @@ def _read_adjoint(m, uplo):
 
 
 def _gap_inverse(w):
-    """F with F_ij = 1 / (w_j - w_i) off the diagonal and 0 on it (eigh's and svd's rules).
-    Repeated values make it infinite: the derivative of the eigenvectors (singular vectors) is
-    undefined there."""
-    n = shape_of(w)[-1]
-    eye = np.eye(n)
-    return divide(1.0 - eye, add(subtract(_expand(w, -2), _expand(w, -1)), eye))
+    """F with F_ij = 1 / (w_j - w_i) where w_i != w_j, and 0 on the diagonal and between exactly
+    equal values (eigh's and svd's rules). The derivative of the vectors is undefined between
+    equal values; 0 there leaves the values' derivative exact (a zero cotangent of the vectors
+    would otherwise meet 1/0 and give NaN) and is right for functions that do not depend on the
+    choice of basis inside a repeated value's space (a projector). Near-equal values make F large."""
+    d = subtract(_expand(w, -2), _expand(w, -1))
+    same = concrete(d) == 0  # the positions, not a value to differentiate
+    return P.where(same, 0.0, divide(1.0, P.where(same, 1.0, d)))
 
 
 def _vec_rhs(b):
@@ -127,14 +149,14 @@ def _solve_jvp_a(t, ans, a, b):
     return -_solve_vec(a, _matvec(t, ans) if vec else matmul(t, ans), vec)
 
 
-solve = defprim("solve", np.linalg.solve, (_solve_vjp_a, _solve_vjp_b),
+solve = defprim("solve", _guarded("solve", np.linalg.solve), (_solve_vjp_a, _solve_vjp_b),
                 (_solve_jvp_a, lambda t, ans, a, b: solve(a, t)),
                 latex="{0}^{{-1}} {1}", display="solve",
                 doc="x with a x = b (numpy.linalg.solve, batched). With x = a^-1 b: "
                     "b_bar = a^-T g, a_bar = -b_bar x^T; dx = a^-1 (db - da x).")
 
 # ---------------------------------------------------------------- inv, det, slogdet
-inv = defprim("inv", np.linalg.inv,
+inv = defprim("inv", _guarded("inv", np.linalg.inv),
               (lambda g, ans, a: -matmul(_T(ans), matmul(g, _T(ans))),),
               (lambda t, ans, a: -matmul(ans, matmul(t, ans)),),
               latex="{0}^{{-1}}", display="inv",
@@ -191,7 +213,7 @@ def _cholesky_jvp(t, ans, a):
     return matmul(ans, _phi(_T(solve(ans, _T(x)))))
 
 
-cholesky_lower = defprim("cholesky", np.linalg.cholesky, (_cholesky_vjp,), (_cholesky_jvp,),
+cholesky_lower = defprim("cholesky", _guarded("cholesky", np.linalg.cholesky), (_cholesky_vjp,), (_cholesky_jvp,),
                          latex="\\operatorname{{chol}}\\left({0}\\right)", display="cholesky",
                          doc="The lower Cholesky factor L of a = L L^T (batched), reading a's lower "
                              "triangle. dL = L Phi(L^-1 dA L^-T) with Phi the lower triangle, "
@@ -227,14 +249,14 @@ def _eigh_jvp(t, ans, a, UPLO="L"):
     return _eigh_pack(_diag(p), matmul(v, multiply(_gap_inverse(w), p)))
 
 
-eigh_packed = defprim("eigh", _eigh_impl, (_eigh_vjp,), (_eigh_jvp,),
+eigh_packed = defprim("eigh", _guarded("eigh", _eigh_impl), (_eigh_vjp,), (_eigh_jvp,),
                       latex="\\operatorname{{eigh}}\\left({0}\\right)", display="eigh",
                       doc="Eigenvalues w and eigenvectors V of a symmetric matrix (batched), packed as "
                           "one array [w; V] of shape (..., n+1, n). With P = V^T dA V: dw = diag(P), "
                           "dV = V (F o P), F_ij = 1/(w_j - w_i) (Giles 2008); a_bar = V (diag(w_bar) + "
-                          "F o (V^T V_bar)) V^T on the read triangle. Repeated eigenvalues make F "
-                          "infinite: the eigenvectors' derivative is undefined there (the eigenvalues' "
-                          "is fine).")
+                          "F o (V^T V_bar)) V^T on the read triangle. Between repeated eigenvalues "
+                          "the eigenvectors' derivative is undefined: F is taken as 0 there (exact for "
+                          "functions of the eigenvalues or of the repeated value's space).")
 
 # ---------------------------------------------------------------- svd (reduced)
 
@@ -306,13 +328,13 @@ def _svd_jvp(t, ans, a):
     return _svd_pack(du, _diag(dp), _T(dv))
 
 
-svd_packed = defprim("svd", _svd_impl, (_svd_vjp,), (_svd_jvp,),
+svd_packed = defprim("svd", _guarded("svd", _svd_impl), (_svd_vjp,), (_svd_jvp,),
                      latex="\\operatorname{{svd}}\\left({0}\\right)", display="svd",
                      doc="The reduced SVD a = U diag(s) V^T (batched), packed as one array "
                          "[U.ravel(), s, Vh.ravel()] along the last axis. Rules of Townsend (2016) with "
-                         "F_ij = 1/(s_j^2 - s_i^2): repeated singular values make the singular "
-                         "vectors' derivative undefined (the values' is fine), and a zero singular "
-                         "value makes it infinite where U or V does not span the space.")
+                         "F_ij = 1/(s_j^2 - s_i^2) (0 between repeated singular values, where the "
+                         "singular vectors' derivative is undefined; the values' is exact), and a zero "
+                         "singular value makes it infinite where U or V does not span the space.")
 
 # ---------------------------------------------------------------- pinv
 
@@ -342,7 +364,7 @@ def _pinv_jvp(t, ans, a, rcond=None, hermitian=False):
     return add(out, matmul(subtract(_eye_like(a, -1), matmul(ans, a)), matmul(tt, matmul(pt, ans))))
 
 
-pinv = defprim("pinv", _pinv_impl, (_pinv_vjp,), (_pinv_jvp,),
+pinv = defprim("pinv", _guarded("pinv", _pinv_impl), (_pinv_vjp,), (_pinv_jvp,),
                latex="{0}^{{+}}", display="pinv",
                doc="The Moore-Penrose pseudo-inverse P = a^+ (batched). dP = -P da P + P P^T da^T (I - a P) "
                    "+ (I - P a) da^T P^T P (Golub and Pereyra 1973): the derivative where the rank is "
@@ -425,14 +447,16 @@ def linalg_eigh(a, UPLO="L"):
     """(eigenvalues, eigenvectors) of symmetric matrices (batched), reading triangle ``UPLO``.
 
     Limit: where two eigenvalues are equal the eigenvectors are not unique and their derivative
-    is infinite (NaN or inf in the result); functions of the eigenvalues alone are fine."""
+    is undefined; chainrule takes its part inside the repeated eigenvalue's space as 0, which is
+    right for functions of the eigenvalues (always) and of the space (a projector), not for one of a
+    single eigenvector there. Nearly equal eigenvalues give large, ill-conditioned derivatives."""
     if UPLO not in ("L", "U"):
         raise ValueError(f"numpy.linalg.eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
     if not _traced(a):
         return np.linalg.eigh(a, UPLO)
     a = _arr(a)
     _square("eigh", a)
-    return _result("EighResult", *_eigh_unpack(eigh_packed(a, UPLO=UPLO)))
+    return _result("EighResult", *_eigh_unpack(eigh_packed(a, UPLO=UPLO) if UPLO == "U" else eigh_packed(a)))
 
 
 @implements(np.linalg.eigvalsh)
@@ -449,8 +473,8 @@ def linalg_svd(a, full_matrices=True, compute_uv=True, hermitian=False):
 
     On chainrule values the factors are the reduced ones: ``full_matrices=True`` of a non-square
     matrix is refused (the extra columns are not unique, so they have no derivative). Limits:
-    repeated singular values make the singular vectors' derivative infinite (the values' is fine);
-    ``hermitian`` is accepted and the general SVD is computed."""
+    between repeated singular values the singular vectors' derivative is undefined (its part there
+    is taken as 0; the values' derivative is exact); ``hermitian`` is accepted and the general SVD is computed."""
     if not _traced(a):
         return np.linalg.svd(a, full_matrices, compute_uv, hermitian)
     a = _arr(a)
