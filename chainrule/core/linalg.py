@@ -133,15 +133,38 @@ def _matvec(m, x):
 
 
 # ---------------------------------------------------------------- solve
+class _Shared:
+    """The last b_bar = a^-T g that solve's reverse rules computed on plain arrays, with the g
+    and a it came from: reverse mode asks for a's and b's cotangents one after the other with the
+    same g and a, and both need b_bar (one solve instead of two). Identity decides, and the entry
+    holds the objects, so their ids cannot be reused while it does; it is one tuple, replaced in
+    one assignment (threads see a whole entry). Only plain arrays are kept (a recorded backward's
+    Tensors would keep their graph alive)."""
+
+    entry = (None, None, None)
+
+
+def _solve_transposed(g, a, vec):
+    last_g, last_a, gb = _Shared.entry
+    if last_g is g and last_a is a:
+        return gb
+    gb = _solve_vec(_T(a), g, vec)
+    if type(g) is np.ndarray and type(a) is np.ndarray:
+        _Shared.entry = (g, a, gb)
+    return gb
+
+
 def _solve_vjp_a(g, ans, a, b):
     vec = _vec_rhs(b)
-    gb = _solve_vec(_T(a), g, vec)
+    gb = _solve_transposed(g, a, vec)
     ga = multiply(_expand(gb, -1), _expand(ans, -2)) if vec else matmul(gb, _T(ans))
     return unbroadcast(-ga, shape_of(a))
 
 
 def _solve_vjp_b(g, ans, a, b):
-    return unbroadcast(_solve_vec(_T(a), g, _vec_rhs(b)), shape_of(b))
+    gb = _solve_transposed(g, a, _vec_rhs(b))
+    _Shared.entry = (None, None, None)  # b's rule comes second: let go of the arrays
+    return unbroadcast(gb, shape_of(b))
 
 
 def _solve_jvp_a(t, ans, a, b):
@@ -180,16 +203,28 @@ det = defprim("det", np.linalg.det,
                   "a^-1, so a singular a has no derivative here (numpy's LinAlgError).")
 
 
-def _logabsdet_impl(a):
-    return np.linalg.slogdet(a)[1]
+def _slogdet_impl(a):
+    sign, logdet = np.linalg.slogdet(a)
+    return np.stack([sign, logdet], axis=-1)
 
 
-logabsdet = defprim("logabsdet", _logabsdet_impl,
-                    (lambda g, ans, a: multiply(_scalar_to_matrix(g), _T(inv(a))),),
-                    (lambda t, ans, a: _trace_product(_T(inv(a)), t),),
-                    latex="\\log\\left|\\det {0}\\right|", display="logabsdet",
-                    doc="log |det a| (the second result of slogdet; the sign carries no derivative). "
-                        "a_bar = g a^-T; d log|det a| = tr(a^-1 da).")
+def _logdet_part(p):
+    return getitem(p, index=(Ellipsis, 1))
+
+
+def _slogdet_jvp(t, ans, a):
+    d = _trace_product(_T(inv(a)), t)
+    return P.stack(multiply(d, 0.0), d, axis=-1)  # the sign's tangent is 0
+
+
+# The sign and log|det a| packed as (..., 2) so that one LAPACK call gives both; the sign is
+# piecewise constant, so only the second entry's cotangent (or tangent) counts.
+slogdet_packed = defprim("slogdet", _slogdet_impl,
+                         (lambda g, ans, a: multiply(_scalar_to_matrix(_logdet_part(g)), _T(inv(a))),),
+                         (_slogdet_jvp,),
+                         latex="\\log\\left|\\det {0}\\right|", display="slogdet",
+                         doc="(sign, log|det a|) packed along a last axis of 2 (batched); the sign is "
+                             "piecewise constant (derivative 0). a_bar = g a^-T; d log|det a| = tr(a^-1 da).")
 
 # ---------------------------------------------------------------- cholesky
 
@@ -427,8 +462,8 @@ def linalg_slogdet(a):
         return np.linalg.slogdet(a)
     a = _arr(a)
     _square("slogdet", a)
-    sign = np.linalg.slogdet(concrete(a))[0]
-    return _result("SlogdetResult", sign, logabsdet(a))
+    p = slogdet_packed(a)
+    return _result("SlogdetResult", concrete(p)[..., 0], _logdet_part(p))
 
 
 @implements(np.linalg.cholesky)

@@ -81,7 +81,7 @@ CASES = {
     "solve": [(np.linalg.solve, (r(3, 3) + 4 * np.eye(3), r(3))), (np.linalg.solve, (r(2, 3, 3) + 4 * np.eye(3), r(3, 2)))],
     "inv": [(np.linalg.inv, (r(3, 3) + 4 * np.eye(3),))],
     "det": [(np.linalg.det, (r(2, 3, 3) + 4 * np.eye(3),))],
-    "logabsdet": [(lambda a: np.linalg.slogdet(a)[1], (r(3, 3) + 4 * np.eye(3),))],
+    "slogdet": [(lambda a: np.linalg.slogdet(a)[1], (r(3, 3) + 4 * np.eye(3),))],
     "cholesky": [(np.linalg.cholesky, (r(3, 3) + 4 * np.eye(3),))],
     "eigh": [(lambda a: np.linalg.eigh(a)[1] ** 2 + np.linalg.eigh(a)[0], (r(3, 3),))],
     "svd": [(lambda a: np.linalg.svd(a, full_matrices=False)[0] ** 2 + np.linalg.svd(a, compute_uv=False), (r(3, 2),))],
