@@ -36,6 +36,8 @@ _LAZY_NAMES = {
     **dict.fromkeys(("grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp"), "chainrule.modes.api"),
     "Dual": "chainrule.modes.forward",
     "compare": "chainrule.modes.compare",
+    "primitive": "chainrule.core.custom",
+    "vmap": "chainrule.modes.vmap",
     **dict.fromkeys(("trace", "name", "Graph"), "chainrule.viz.trace"),
     "cost": "chainrule.viz.cost",
     **dict.fromkeys(("fit", "History"), "chainrule.nn.training"),
