@@ -7,6 +7,8 @@ has a symbolic form) all use it, and :func:`chainrule.testing.check_grads` check
 """
 from __future__ import annotations
 
+import inspect
+
 from chainrule.core.errors import ChainruleError
 from chainrule.core.registry import REGISTRY, Box, _failed, bind, defprim
 
@@ -92,6 +94,10 @@ def primitive(impl=None, *, vjp, jvp=None, name=None, sym=None, latex=None, disp
                  doc=doc or getattr(impl, "__doc__", None) or f"{name} (a user-defined primitive).")
     if len(vjps) > 1:
         op = _with_parameters(REGISTRY[name])
+    try:  # the function's own parameter names (symbolic mode names its variables after them)
+        op.__signature__ = inspect.signature(impl)
+    except (TypeError, ValueError):  # a ufunc or builtin without one
+        pass
     _USER.add(name)
     return op
 
