@@ -642,3 +642,38 @@ def linalg_matrix_norm(x, /, *, keepdims=False, ord="fro"):
     x = _arr(x)
     nd = ndim_of(x)
     return _matrix_norm(x, ord, (nd - 2, nd - 1), keepdims)
+
+
+# ---------------------------------------------------------------- forward mode with a batch of tangents
+# The forward rules above broadcast over leading axes, so a batch of B tangents (a leading axis,
+# see chainrule.modes.forward) goes through each rule in one call instead of B: a Jacobian or a
+# Hessian by forward mode solves, inverts or multiplies once. Read by chainrule.modes.forward.
+def _one_argument(prim):
+    rule = prim.jvps[0]
+    return lambda ts, ans, primals, params, batch: rule(ts[0], ans, *primals, **params)
+
+
+def _pad(t, x, rank):
+    """A batched tangent of ``x`` with size-1 axes after the batch axis up to ``rank`` axes of
+    ``x`` (so its leading axes line up with the other arguments' under broadcasting)."""
+    xs = shape_of(x)
+    extra = rank - len(xs)
+    return reshape(t, shape=(shape_of(t)[0],) + (1,) * extra + xs) if extra > 0 else t
+
+
+def _solve_batched(ts, ans, primals, params, batch):
+    a, b = primals
+    ta, tb = ts
+    rank = ndim_of(ans)
+    out = None
+    if ta is not None:
+        out = _solve_jvp_a(_pad(ta, a, rank), ans, a, b)
+    if tb is not None:
+        vec = _vec_rhs(b)
+        c = _solve_vec(a, _pad(tb, b, rank if not vec else ndim_of(a) - 1), vec)
+        out = c if out is None else add(out, c)
+    return out
+
+
+BATCHED = {"solve": _solve_batched, **{op.primitive.name: _one_argument(op.primitive) for op in (
+    inv, det, slogdet_packed, cholesky_lower, eigh_packed, svd_packed, pinv)}}

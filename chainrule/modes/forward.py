@@ -447,3 +447,9 @@ def register_batching_rule(name, rule):
     batch axis (``tangents[i]`` is None for an argument without one). Without a rule,
     elementwise primitives still take one call and others one call per direction."""
     _BATCHED[name] = rule
+
+
+# numpy.linalg's primitives: their forward rules broadcast over a leading batch axis
+from chainrule.core.linalg import BATCHED as _LINALG_BATCHED  # noqa: E402
+
+_BATCHED.update(_LINALG_BATCHED)
