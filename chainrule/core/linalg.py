@@ -16,10 +16,14 @@ Conventions.
   the unread triangle changes nothing (the reverse rule's cotangent is zero there, the lower
   triangle getting the symmetric pair's share). A function that symmetrizes first,
   ``f((a + a.T) / 2)``, gets the usual symmetric gradient.
-* Functions with several results (``eigh``, ``svd``) are one primitive whose value packs the
-  results into one array; the public functions slice it apart (a copy of O(n^2) against the
-  O(n^3) decomposition), so every mode sees one node.
+* Functions with several results (``eigh``, ``svd``, ``slogdet``) are one primitive whose value
+  packs the results into one array; the public functions slice it apart (a copy of O(n^2)
+  against the O(n^3) decomposition), so every mode sees one node and LAPACK runs once.
+* ``norm`` (every order of numpy's) is a composition of primitives (``svd`` for the 2 and
+  nuclear norms of matrices).
 * On plain arrays every public function is numpy's own call.
+* The forward rules broadcast over leading axes, so forward mode pushes a batch of tangents
+  (a Jacobian's or Hessian's directions) through each in one call (:data:`BATCHED`).
 """
 from __future__ import annotations
 
@@ -48,8 +52,7 @@ def _guarded(name, fn):
         except np.linalg.LinAlgError as err:
             if isinstance(err, ChainruleError):
                 raise
-            raise LinAlgError(f"{name}: {err} (numpy.linalg.LinAlgError); its derivative needs an invertible "
-                              "(for cholesky: positive-definite) matrix here") from None
+            raise LinAlgError(f"{name}: {err} (numpy.linalg.LinAlgError)") from None
     impl.__name__ = name
     return impl
 
