@@ -58,6 +58,13 @@ def _guarded(name, fn):
 
 
 # ---------------------------------------------------------------- helpers (batched over leading axes)
+def _float(x):
+    """The dtype of the constants a rule multiplies ``x`` by: x's own floating dtype, so that
+    float32 stays float32 (a float64 identity would promote it)."""
+    dtype = np.dtype(P.dtype_of(x))
+    return dtype if dtype.kind == "f" else np.float64
+
+
 def _T(x):
     """The matrix transpose of the last two axes."""
     return swapaxes(x, -1, -2)
@@ -75,22 +82,22 @@ def _squeeze_last(x):
 
 def _diag(m):
     """The diagonal of the last two axes, (..., n, n) -> (..., n)."""
-    return P.sum(multiply(m, np.eye(shape_of(m)[-1])), axis=-1)
+    return P.sum(multiply(m, np.eye(shape_of(m)[-1], dtype=_float(m))), axis=-1)
 
 
 def _diag_embed(v):
     """(..., n) -> (..., n, n) with v on the diagonal."""
-    return multiply(_expand(v, -2), np.eye(shape_of(v)[-1]))
+    return multiply(_expand(v, -2), np.eye(shape_of(v)[-1], dtype=_float(v)))
 
 
 def _tril(x, k=0):
     n, m = shape_of(x)[-2:]
-    return multiply(x, np.tri(n, m, k))
+    return multiply(x, np.tri(n, m, k, dtype=_float(x)))
 
 
 def _triu(x, k=0):
     n, m = shape_of(x)[-2:]
-    return multiply(x, 1.0 - np.tri(n, m, k - 1))
+    return multiply(x, 1 - np.tri(n, m, k - 1, dtype=_float(x)))
 
 
 def _read(t, uplo):
@@ -382,7 +389,7 @@ def _pinv_impl(a, rcond=None, hermitian=False):
 
 
 def _eye_like(x, axis):
-    return np.eye(shape_of(x)[axis])
+    return np.eye(shape_of(x)[axis], dtype=_float(x))
 
 
 def _pinv_vjp(g, ans, a, rcond=None, hermitian=False):

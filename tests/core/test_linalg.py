@@ -252,3 +252,13 @@ def test_forward_jacobian_with_a_batch_of_tangents_equals_reverse(name):
         forward = cr.jacobian(f, argnums=i, mode="forward")(*args)
         reverse = cr.jacobian(f, argnums=i, mode="reverse")(*args)
         np.testing.assert_allclose(forward, reverse, rtol=1e-10, atol=1e-12)
+
+
+def test_float32_stays_float32_in_every_mode():
+    a = well(3, 3).astype(np.float32)
+    weights = np.arange(3.0, dtype=np.float32)
+    for f in (lambda m: np.linalg.slogdet(m)[1], lambda m: cr.sum(np.linalg.eigh(m)[1] ** 2 * weights),
+              lambda m: cr.sum(np.linalg.cholesky(m @ m.T)), lambda m: np.linalg.norm(m, "nuc"),
+              lambda m: cr.sum(np.linalg.pinv(m)), lambda m: cr.sum(np.linalg.solve(m, m[0]))):
+        _, tangent = cr.jvp(f, (a,), (np.ones_like(a),))
+        assert np.asarray(f(a)).dtype == cr.grad(f)(a).dtype == np.asarray(tangent).dtype == np.float32
