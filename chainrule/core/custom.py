@@ -55,7 +55,8 @@ def primitive(impl=None, *, vjp, jvp=None, name=None, sym=None, latex=None, disp
       :class:`MissingRuleError` naming the primitive (it is not derived from ``vjp``).
     * Rules written with chainrule's functions (``cr.exp``, ``cr.sigmoid``, ...) are themselves
       differentiable: second derivatives (``check_grads(order=2)``, ``cr.hessian``) work.
-    * ``sym(sp, x, **params)`` builds the SymPy expression (``sp`` is the sympy module);
+    * ``sym(sp, x, **params)`` builds the SymPy expression (``sp`` is the sympy module; symbolic
+      mode works on numbers, so declare a function of numbers ``elementwise=True`` too);
       ``latex`` is a format string such as ``"\\operatorname{{f}}\\left({0}\\right)"``.
     * ``elementwise=True``: the function broadcasts its arguments; rules may then return
       cotangents of the broadcast shape (chainrule sums them back).

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.core import primitives as P
-from chainrule.core.errors import ChainruleError, ShapeError
+from chainrule.core.errors import ChainruleError, ConcretizationError, ShapeError
 from chainrule.core.ops import concrete, implements, _arr, _norm_axis
 from chainrule.core.primitives import (
     add, divide, getitem, matmul, multiply, ndim_of, reshape, shape_of, subtract, swapaxes, unbroadcast,
@@ -121,7 +121,7 @@ def _gap_inverse(w):
     would otherwise meet 1/0 and give NaN) and is right for functions that do not depend on the
     choice of basis inside a repeated value's space (a projector). Near-equal values make F large."""
     d = subtract(_expand(w, -2), _expand(w, -1))
-    same = concrete(d) == 0  # the positions, not a value to differentiate
+    same = P.equal(d, 0)  # a comparison: the positions, no derivative
     return P.where(same, 0.0, divide(1.0, P.where(same, 1.0, d)))
 
 
@@ -473,7 +473,11 @@ def linalg_slogdet(a):
     a = _arr(a)
     _square("slogdet", a)
     p = slogdet_packed(a)
-    return _result("SlogdetResult", concrete(p)[..., 0], _logdet_part(p))
+    try:
+        sign = concrete(p)[..., 0]  # piecewise constant: a plain array
+    except ConcretizationError:  # a value with no single plain value (inside cr.vmap): derivative 0 by the rules
+        sign = getitem(p, index=(Ellipsis, 0))
+    return _result("SlogdetResult", sign, _logdet_part(p))
 
 
 @implements(np.linalg.cholesky)

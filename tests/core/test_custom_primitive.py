@@ -42,7 +42,8 @@ def test_every_mode_uses_the_rules_and_check_grads_checks_them(declared):
 
 def test_symbolic_mode_uses_the_symbolic_form(declared):
     pytest.importorskip("sympy")
-    f = _log1pexp(declared, jvp=lambda t, ans, x: t * cr.sigmoid(x), sym=lambda sp, x: sp.log(1 + sp.exp(x)))
+    f = _log1pexp(declared, jvp=lambda t, ans, x: t * cr.sigmoid(x), sym=lambda sp, x: sp.log(1 + sp.exp(x)),
+                  elementwise=True)
     d = cr.symbolic.derivative(lambda x: f(x) * x)
     assert "log" in str(cr.symbolic.expression(lambda x: f(x) * x)).lower()
     np.testing.assert_allclose(float(d.function(0.7)[0]), np.log1p(np.exp(0.7)) + 0.7 / (1 + np.exp(-0.7)))
