@@ -623,6 +623,8 @@ def _one_epoch(model, loss_fn, optimizer, X, y, batch_size, order, epoch, bar):
     """One pass over the data: forward, backward and an optimizer step per batch, nothing else."""
     if order is not None:
         X, y = X[order], y[order]  # one gather per epoch; batches below are cheap slices
+        # Read-only: a graph keeps such a batch as it is, with no copy to guard it against change.
+        X.flags.writeable = y.flags.writeable = False
     if hasattr(model, "train"):
         model.train()
     n = len(X)
