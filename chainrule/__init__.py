@@ -16,6 +16,7 @@ from chainrule.core.ops import (
     multiply, negative, not_equal, power, relu, reshape, sigmoid, sign, sin, softmax, softplus,
     sqrt, square, stack, stop_gradient, subtract, sum, swapaxes, tanh, transpose, where,
 )
+from chainrule.core import linalg as _linalg  # noqa: F401  (registers numpy.linalg's primitives)
 from chainrule.core.registry import REGISTRY
 from chainrule.core.tensor import (
     Tensor, detect_anomaly, enable_grad, is_grad_enabled, no_grad, tensor,
@@ -35,6 +36,8 @@ _LAZY_NAMES = {
     **dict.fromkeys(("grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp"), "chainrule.modes.api"),
     "Dual": "chainrule.modes.forward",
     "compare": "chainrule.modes.compare",
+    "primitive": "chainrule.core.custom",
+    "vmap": "chainrule.modes.vmap",
     **dict.fromkeys(("trace", "name", "Graph"), "chainrule.viz.trace"),
     "cost": "chainrule.viz.cost",
     "exercise": "chainrule.viz.exercise",

@@ -716,25 +716,7 @@ def _np_matmul(x1, x2, /):
     return matmul(_arr(x1), _arr(x2))
 
 
-@implements(np.linalg.norm)
-def _np_norm(x, ord=None, axis=None, keepdims=False):
-    r"""The 2-norm of vectors and the Frobenius norm of matrices, $\sqrt{\sum_i x_i^2}$ (its
-    derivative x / ||x|| is undefined at 0); other orders are refused."""
-    x = _arr(x)
-    nd = len(P.shape_of(x))
-    if not (ord is None or (ord == 2 and (nd == 1 or isinstance(axis, (int, np.integer))))
-            or (ord == "fro" and (nd == 2 or (axis is not None and len(axis) == 2)))):
-        raise TypeError(f"numpy.linalg.norm: ord={ord!r} has no derivative rule in chainrule; the 2-norm of "
-                        "vectors and the Frobenius norm of matrices (ord=None) are supported")
-    return sqrt(sum(multiply(x, x), axis, keepdims))
-
-
-@implements(getattr(np.linalg, "vector_norm", None))
-def _np_vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
-    if ord != 2:
-        raise TypeError(f"numpy.linalg.vector_norm: ord={ord!r} has no derivative rule in chainrule; ord=2 is supported")
-    x = _arr(x)
-    return sqrt(sum(multiply(x, x), axis, keepdims))
+# numpy.linalg (norm, solve, eigh, ...) is in chainrule.core.linalg.
 
 
 @implements(getattr(np, "astype", None))

@@ -472,3 +472,9 @@ _BATCHED.update({
     "prod": _reduction(_weighted_sum(P._prod_others)),
     "einsum": _einsum_batched,
 })
+
+
+# numpy.linalg's primitives: their forward rules broadcast over a leading batch axis
+from chainrule.core.linalg import BATCHED as _LINALG_BATCHED  # noqa: E402
+
+_BATCHED.update(_LINALG_BATCHED)

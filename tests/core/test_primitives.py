@@ -77,6 +77,15 @@ CASES = {
     "concatenate": [(lambda x, y: cr.concatenate([x, y], axis=-1), (r(2, 3), r(2, 2))),
                     (lambda x, y: cr.concatenate([x, y]), (r(1, 3), r(2, 3)))],
     "stack": [(lambda x, y: cr.stack([x, y], axis=1), (r(2, 3), r(2, 3))), (lambda x, y: cr.stack([x, y], axis=-1), (r(3), r(3)))],
+    # linear algebra (more cases, batched and edge ones, in test_linalg.py)
+    "solve": [(np.linalg.solve, (r(3, 3) + 4 * np.eye(3), r(3))), (np.linalg.solve, (r(2, 3, 3) + 4 * np.eye(3), r(3, 2)))],
+    "inv": [(np.linalg.inv, (r(3, 3) + 4 * np.eye(3),))],
+    "det": [(np.linalg.det, (r(2, 3, 3) + 4 * np.eye(3),))],
+    "slogdet": [(lambda a: np.linalg.slogdet(a)[1], (r(3, 3) + 4 * np.eye(3),))],
+    "cholesky": [(np.linalg.cholesky, (r(3, 3) + 4 * np.eye(3),))],
+    "eigh": [(lambda a: np.linalg.eigh(a)[1] ** 2 + np.linalg.eigh(a)[0], (r(3, 3),))],
+    "svd": [(lambda a: np.linalg.svd(a, full_matrices=False)[0] ** 2 + np.linalg.svd(a, compute_uv=False), (r(3, 2),))],
+    "pinv": [(np.linalg.pinv, (r(3, 2),))],
 }
 
 # chainrule.numpy's primitives, reached through numpy's names (the functions users call)
