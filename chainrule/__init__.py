@@ -38,6 +38,7 @@ _LAZY_NAMES = {
     **dict.fromkeys(("trace", "name", "Graph"), "chainrule.viz.trace"),
     "cost": "chainrule.viz.cost",
     **dict.fromkeys(("fit", "History"), "chainrule.nn.training"),
+    "sweep": "chainrule.sweeps",
 }
 
 

@@ -204,7 +204,6 @@ class Store:
 
     def __init__(self, folder):
         self.path = Path(folder) / RESULTS_FILE
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.rows = {}
         if self.path.exists():
             data = self.path.read_bytes()
@@ -249,24 +248,25 @@ class SweepResult(list):
 
 
 def _client(scheduler, workers):
-    """(client, cluster or None) for a scheduler address, a Client, or None (a LocalCluster)."""
+    """(client, owned, cluster or None) for a scheduler address, a Client (not owned: left open),
+    or None (a LocalCluster)."""
     try:
         from distributed import Client, LocalCluster
     except ImportError:
         raise ImportError('sweeps run on Dask: pip install "chainrule[sweep]" (or pip install distributed)') from None
     if scheduler is not None and not isinstance(scheduler, str):
-        return scheduler, None  # a Client the caller made
+        return scheduler, False, None  # a Client the caller made
     scheduler = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
     if scheduler:
         try:
-            return Client(scheduler, timeout="20s"), None
+            return Client(scheduler, timeout="20s"), True, None
         except (OSError, TimeoutError) as err:
             raise SweepError(f"cannot reach the Dask scheduler at {scheduler} ({err})") from None
     n = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
     # One process per core with one thread each: training holds the GIL, so threads would queue.
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                            host="127.0.0.1")
-    return Client(cluster), cluster
+    return Client(cluster), True, cluster
 
 
 def sweep(grid, data=None, seeds=3, out="chainrule-sweep", scheduler=None, workers=None, sample=None,
@@ -289,12 +289,16 @@ def sweep(grid, data=None, seeds=3, out="chainrule-sweep", scheduler=None, worke
     runs = plan(grid, seeds=seeds, sample=sample, sample_seed=sample_seed, **train_options)
     out = Path(out)
     store = Store(out)
-    from chainrule.serialization import save_json_atomic
-
-    save_json_atomic(out / SPEC_FILE, {"grid": {k: list(v) if not isinstance(v, list) else v for k, v in grid.items()},
-                                       "seeds": seeds, "options": train_options, "runs": len(runs)})
     todo = [r for r in runs if r[0] not in store.rows]
     loaded = _load_and_check(todo)
+    from chainrule.serialization import save_json_atomic
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SweepError(f"cannot create the output folder {out} ({err.strerror or err})") from None
+    save_json_atomic(out / SPEC_FILE, {"grid": {k: list(v) for k, v in grid.items()}, "seeds": seeds,
+                                       "sample": sample, "options": train_options, "runs": len(runs)})
     bar = Progress(len(runs), len(runs) - len(todo), enabled=progress)
     failed = 0
     if todo and scheduler == "serial":
@@ -349,12 +353,13 @@ def _distributed(todo, loaded, store, bar, scheduler, workers):
     from distributed import as_completed
 
     defaults = _train_parser().parse_args(["train"])
-    client, cluster = _client(scheduler, workers)
+    client, owned, cluster = _client(scheduler, workers)
     try:
         if bar.enabled and _has_dashboard():
             print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)
         # Each data set goes to every worker once (broadcast: a replica survives a lost worker).
-        shipped = {dk: client.scatter(d, broadcast=True, hash=False) for dk, d in loaded.items()}
+        # (In a list: a scattered dict would be scattered value by value under its own keys.)
+        shipped = {dk: client.scatter([d], broadcast=True, hash=False)[0] for dk, d in loaded.items()}
         futures = [client.submit(run_one, point, seed, shipped[data_key(_namespace(defaults, point, seed))],
                                  pure=False, key=f"chainrule-run-{key}-{os.urandom(4).hex()}")
                    for key, point, seed in todo]
@@ -374,7 +379,8 @@ def _distributed(todo, loaded, store, bar, scheduler, workers):
                        running=min(slots, pending))
         return failed
     finally:
-        client.close()
+        if owned:
+            client.close()
         if cluster is not None:
             cluster.close()
 
