@@ -198,9 +198,9 @@ def _worker():
 
 # ------------------------------------------------------------------------------ the store
 class Store:
-    """The append-only results file: one JSON line per finished run, written with one write()
-    and fsync'ed before the next, so a crash loses at most the line being written (which the
-    next open cuts off)."""
+    """The append-only results file: one JSON line per finished run. The rows that arrive together
+    are written with one write() and one fsync before the next rows are taken, so a crash loses at
+    most the lines being written (a cut last line is cut off at the next open; its run reruns)."""
 
     def __init__(self, folder):
         self.path = Path(folder) / RESULTS_FILE
@@ -215,15 +215,20 @@ class Store:
                 row = json.loads(line)
                 self.rows.setdefault(row["run"], row)
 
-    def append(self, row):
+    def append(self, *rows):
         from chainrule.serialization import _json_default
 
-        line = (json.dumps(row, default=_json_default) + "\n").encode()
+        if not rows:
+            return
+        lines = [json.dumps(row, default=_json_default) + "\n" for row in rows]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "ab") as f:
-            f.write(line)
+            f.write("".join(lines).encode())
             f.flush()
             os.fsync(f.fileno())
-        self.rows[row["run"]] = json.loads(line)
+        for line in lines:
+            row = json.loads(line)  # what a later read gives (tuples as lists, numpy as numbers)
+            self.rows[row["run"]] = row
 
 
 # ------------------------------------------------------------------------------ results
@@ -364,19 +369,22 @@ def _distributed(todo, loaded, store, bar, scheduler, workers):
                                  pure=False, key=f"chainrule-run-{key}-{os.urandom(4).hex()}")
                    for key, point, seed in todo]
         slots = sum(client.nthreads().values()) or 1
-        failed = 0
-        bar.update(running=min(slots, len(futures)))
-        pending = len(futures)
-        for future in as_completed(futures):
-            pending -= 1
-            if future.status == "error":
-                failed += 1
-                print(f"run failed: {future.exception()!r}", file=sys.stderr)
-            else:
-                store.append(future.result())
-            future.release()
-            bar.update(done=future.status != "error", failed=future.status == "error",
-                       running=min(slots, pending))
+        failed, pending = 0, len(futures)
+        bar.update(running=min(slots, pending))
+        # Rows that finish while the last ones are being stored come as one batch: one fsync for
+        # them all, so the client keeps up with many workers.
+        for batch in as_completed(futures, with_results=True, raise_errors=False).batches():
+            rows = []
+            for future, result in batch:
+                if future.status == "error":
+                    print(f"run failed: {result!r}", file=sys.stderr)
+                else:
+                    rows.append(result)
+                future.release()
+            store.append(*rows)
+            pending -= len(batch)
+            failed += len(batch) - len(rows)
+            bar.update(done=len(rows), failed=len(batch) - len(rows), running=min(slots, pending))
         return failed
     finally:
         if owned:
@@ -399,7 +407,7 @@ class Progress:
         self.total, self.done, self.stored, self.running, self.failed = total, done, done, 0, 0
         self.enabled, self.file = enabled, file or sys.stderr
         self.tty = self.file.isatty()
-        self.began, self.step = time.perf_counter(), max(1, total // 10)
+        self.began, self.step, self.drawn = time.perf_counter(), max(1, total // 10), done
         if enabled and done:
             print(f"{done} of {total} runs already stored: resuming", file=self.file)
 
@@ -408,7 +416,9 @@ class Progress:
         self.failed += failed
         if running is not None:
             self.running = running
-        if self.enabled and (self.tty or (self.done + self.failed) % self.step == 0 or done + failed == 0):
+        count = self.done + self.failed
+        if self.enabled and (self.tty or count >= self.drawn + self.step or count == self.total or not done + failed):
+            self.drawn = count
             self.draw()
 
     def line(self):
