@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GRID = {"hidden": [[4], [4, 4]], "activation": ["relu", "tanh"]}
 TINY = {"data": "xor", "n_samples": 80, "epochs": 5}
 # Runs long enough (a few tenths of a second) that a kill lands in the middle of the sweep.
-SLOW = {"data": "xor", "n_samples": 300, "epochs": 30}
+SLOW = {"data": "xor", "n_samples": 300, "epochs": 20}
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
 

@@ -267,11 +267,21 @@ def _client(scheduler, workers):
             return Client(scheduler, timeout="20s"), True, None
         except (OSError, TimeoutError) as err:
             raise SweepError(f"cannot reach the Dask scheduler at {scheduler} ({err})") from None
+    if sys.modules["__main__"].__name__ == "__mp_main__":
+        # A worker process being started imports the user's script again, which calls sweep again.
+        raise SweepError(MAIN_GUARD)
     n = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
     # One process per core with one thread each: training holds the GIL, so threads would queue.
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           host="127.0.0.1")
+    try:
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                               host="127.0.0.1")
+    except RuntimeError as err:
+        raise SweepError(f"the local Dask cluster did not start ({err}); {MAIN_GUARD}") from None
     return Client(cluster), True, cluster
+
+
+MAIN_GUARD = ("in a script, call cr.sweep under `if __name__ == \"__main__\":` (each worker process imports the "
+              "script again, as multiprocessing does)")
 
 
 def sweep(grid, data=None, seeds=3, out="chainrule-sweep", scheduler=None, workers=None, sample=None,
