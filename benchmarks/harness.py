@@ -102,11 +102,18 @@ def _calibrate(step, sample_s):
     return max(1, int(sample_s / max(one, 1e-9)))
 
 
-def run_case(case: Case, rounds=30, sample_s=0.004, log=print) -> dict:
-    """Time one case; returns a JSON-ready record."""
+def run_case(case: Case, rounds=30, sample_s=0.004, log=print, only=None, against=None) -> dict:
+    """Time one case; returns a JSON-ready record.
+
+    only: the names of the contenders to time (default all). against: a record of this case
+    timed before, whose baseline median the contenders' ratios are taken to, unpaired (the
+    baseline then runs once, untimed, for the check of their results only).
+    """
     steps, results = {}, {}
     skipped = dict(case.skipped)
     for name, factory in case.contenders.items():
+        if only is not None and name not in only and name != BASELINE:
+            continue
         try:
             step = factory()
             results[name] = step()
@@ -123,18 +130,23 @@ def run_case(case: Case, rounds=30, sample_s=0.004, log=print) -> dict:
     for name, why in wrong.items():
         skipped[name] = f"WRONG RESULT, not timed: {why}"
         steps.pop(name)
+    if against is not None:
+        steps.pop(BASELINE)
     names = list(steps)
     numbers = {n: _calibrate(steps[n], sample_s) for n in names}
     samples = {n: [] for n in names}
     for r in range(rounds):
-        k = r % len(names)
+        k = r % len(names) if names else 0
         for n in names[k:] + names[:k]:  # rotate the order: no contender always runs first
             step, number = steps[n], numbers[n]
             t0 = time.perf_counter()
             for _ in range(number):
                 step()
             samples[n].append((time.perf_counter() - t0) / number)
-    base = samples[BASELINE]
+    if against is None:
+        base = samples[BASELINE]
+    else:  # unpaired: every sample against the earlier run's baseline median
+        base = [against["contenders"][BASELINE]["median_s"]] * rounds
     record = {"group": case.group, "name": case.name, "what": case.what, "target": case.target,
               "reported": case.reported, "rounds": rounds, "contenders": {}, "skipped": skipped}
     for n in names:
@@ -143,7 +155,7 @@ def run_case(case: Case, rounds=30, sample_s=0.004, log=print) -> dict:
         record["contenders"][n] = {
             "median_s": statistics.median(samples[n]), "min_s": min(samples[n]),
             "ratio": statistics.median(per_round), "ratio_q1": q[0], "ratio_q3": q[-1],
-            "calls_per_sample": numbers[n],
+            "calls_per_sample": numbers[n], **({"paired": False} if against is not None else {}),
         }
     del steps, results
     gc.collect()
@@ -157,22 +169,35 @@ def fmt_time(s):
     return f"{s / 1e-9:.3g} ns"
 
 
-def table(records) -> str:
-    """The results as a plain-text table: one line per contender, ratios to numpy."""
-    lines = [f"{'case':<22} {'contender':<16} {'median':>10} {'x numpy':>8} {'(IQR)':>13}  target / issue"]
-    for rec in records:
+def table(runs: dict) -> str:
+    """The results as a plain-text table, one line per contender and the runs side by side
+    (``runs``: a label such as "default threads" -> that run's records): median time, ratio to
+    numpy with its interquartile range."""
+    labels = list(runs)
+    by_name = [{(r["group"], r["name"]): r for r in runs[lab]} for lab in labels]
+    head = f"{'case':<22} {'contender':<16}" + "".join(f" {lab:>34}" for lab in labels) + "  target / issue"
+    sub = f"{'':<22} {'':<16}" + "".join(f" {'median':>10} {'x numpy':>8} {'(IQR)':>14}" for _ in labels)
+    lines = [head, sub]
+    for rec in runs[labels[0]]:
+        key = (rec["group"], rec["name"])
         first = True
-        for n, c in rec["contenders"].items():
-            note = ""
-            if n.startswith("chainrule") and rec["target"] is not None:
-                ok = "ok" if c["ratio"] <= rec["target"] else "MISSED"
-                note = f"<= {rec['target']}x: {ok}"
-            elif n in rec["reported"]:
+        for n in rec["contenders"]:
+            cells, note = "", ""
+            for lab, found in zip(labels, by_name):
+                c = found.get(key, {}).get("contenders", {}).get(n)
+                if c is None:
+                    cells += f" {'-':>34}"
+                    continue
+                iqr = f"({c['ratio_q1']:.2f}-{c['ratio_q3']:.2f})"
+                cells += f" {fmt_time(c['median_s']):>10} {c['ratio']:>8.2f} {iqr:>14}"
+                if n.startswith("chainrule") and rec["target"] is not None:
+                    note += f"{'' if not note else ', '}<= {rec['target']}x: {'ok' if c['ratio'] <= rec['target'] else 'MISSED'}"
+            if not n.startswith("chainrule") and n in rec["reported"]:
                 note = f"issue measured {rec['reported'][n]}x"
             case = f"{rec['group']}/{rec['name']}" if first else ""
-            lines.append(f"{case:<22} {n:<16} {fmt_time(c['median_s']):>10} {c['ratio']:>8.2f} "
-                         f"{'(' + format(c['ratio_q1'], '.2f') + '-' + format(c['ratio_q3'], '.2f') + ')':>13}  {note}")
+            lines.append(f"{case:<22} {n:<16}{cells}  {note}")
             first = False
-        for n, why in rec["skipped"].items():
-            lines.append(f"{'':<22} {n:<16} {'skipped':>10}  {why}")
+        for lab, found in zip(labels, by_name):
+            for n, why in found.get(key, {}).get("skipped", {}).items():
+                lines.append(f"{'':<22} {n:<16} skipped at {lab}: {why}")
     return "\n".join(lines)

@@ -2,8 +2,14 @@
 
 They take scikit-learn's MLP parameter names, so they drop into Pipelines, ``cross_val_score`` and
 grid searches, and swap with ``sklearn.neural_network`` classes without other changes.
+
+Training and predictions run under chainrule's BLAS thread policy (``chainrule.core.threads``: one
+thread for small networks); ``with chainrule.core.threads.blas_threads(threads=N):`` around a call,
+or the environment variable ``CHAINRULE_THREADS``, sets another number.
 """
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 
@@ -88,14 +94,18 @@ class _MLPBase(BaseEstimator):
         raise ValueError(f"solver must be 'adam' or 'sgd', got {self.solver!r}")
 
     def _outputs(self, X):
-        from chainrule.nn.training import _outputs
+        from chainrule.core.threads import SERIAL_WORK, blas_threads, largest_product
+        from chainrule.nn.training import _CHUNK, _outputs
 
         check_is_fitted(self, "model_")
         X = check_array(X, dtype=np.float64)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
                              f"{self.n_features_in_} features as input")
-        return _outputs(self.model_, X)
+        # fit applies the thread policy itself; predictions take it here, for their chunk of rows
+        work = largest_product(self.model_.parameters(), min(len(X), _CHUNK))
+        with blas_threads(work) if work > SERIAL_WORK else contextlib.nullcontext():
+            return _outputs(self.model_, X)
 
 
 def _seed(random_state):

@@ -1,7 +1,10 @@
 """`chainrule explain`: the forward and backward computation of an expression, as tables."""
 from __future__ import annotations
 
+import argparse
 import sys
+
+from chainrule.expr import MAX_DEPTH, MAX_LENGTH
 
 FORMATS = ("text", "markdown", "latex", "html")
 
@@ -16,10 +19,51 @@ def _functions():
     return table
 
 
+class _ExpressionParser(argparse.ArgumentParser):
+    """A subcommand parser that reads an argument starting with '-' as the expression ("-x**2")
+    unless it is one of the subcommand's own options."""
+
+    def _parse_optional(self, arg_string):
+        found = super()._parse_optional(arg_string)
+        # Python 3.12 returns a list of candidate options, 3.11 one tuple; the action is None
+        # when no option of this parser matches.
+        candidates = found if isinstance(found, list) else [found]
+        if (found is not None and arg_string.startswith("-") and not arg_string.startswith("--")
+                and all(c[0] is None for c in candidates)):
+            return None
+        return found
+
+
+class _AtAction(argparse.Action):
+    """`--at NAME=VALUE ...`: an item without '=' is the expression when none was given before,
+    since `--at x=2 z=3 'x*z'` would otherwise swallow it."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        items = list(getattr(namespace, self.dest) or [])
+        for value in values:
+            if "=" not in value and getattr(namespace, "expression", None) is None:
+                namespace.expression = value
+            else:
+                items.append(value)
+        setattr(namespace, self.dest, items)
+
+
+class _ExpressionAction(argparse.Action):
+    """The positional EXPRESSION: argparse matches an absent optional positional (with None) at
+    every gap between options, which must not undo an expression that --at took."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if values is not None or getattr(namespace, self.dest, None) is None:
+            setattr(namespace, self.dest, values)
+
+
 def add_expression_arguments(p):
-    p.add_argument("expression", help="e.g. 'exp(x*z) + x*z/ln(x) + sin(ln(x))/(x*z)' "
-                                      "(+ - * / ** ^, exp log ln sin cos tanh sqrt abs sigmoid relu softplus maximum minimum)")
-    p.add_argument("--at", nargs="+", action="extend", default=[], metavar="NAME=VALUE",
+    p.__class__ = _ExpressionParser  # made by the subparsers action as a plain ArgumentParser
+    p.add_argument("expression", nargs="?", default=None, action=_ExpressionAction,
+                   help="e.g. 'exp(x*z) + x*z/ln(x) + sin(ln(x))/(x*z)' (+ - * / ** ^, exp log ln sin cos tanh "
+                        "sqrt abs sigmoid relu softplus maximum minimum); at most "
+                        f"{MAX_LENGTH} characters and {MAX_DEPTH} levels of nesting")
+    p.add_argument("--at", nargs="+", action=_AtAction, default=[], metavar="NAME=VALUE",
                    help="the value of every variable, e.g. --at x=2 z=3")
 
 
@@ -32,6 +76,8 @@ def expression_function(text, at, *, constant_first=False):
     from chainrule.cli import UsageError
     from chainrule.expr import ExpressionError, missing_variables, parse, parse_assignments
 
+    if text is None:
+        raise UsageError("give the expression, e.g. 'x*z' --at x=2 z=3")
     try:
         expression = parse(text)
     except ExpressionError as err:

@@ -76,9 +76,6 @@ def register(sub):
     g.add_argument("--validation-split", type=float, default=d["validation_split"],
                    help="fraction of the training part held out for validation (default 0.1; 0: none)")
     g.add_argument("--no-standardize", action="store_true", help="train on the features as they are")
-    g.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1: small matrices gain nothing "
-                   "from more, and on a busy machine waiting threads make training many times slower; "
-                   "0: the BLAS default; needs threadpoolctl)")
     g = p.add_argument_group("output")
     g.add_argument("--out", default=None, metavar="FOLDER", help="output folder (default ./chainrule-out, or "
                    "./chainrule-out-2, -3, ... when that holds an earlier run: a run never replaces another)")
@@ -270,20 +267,6 @@ def prepare_out(folder, overwrite=False):
     return out
 
 
-def blas_threads(n):
-    """A context that limits BLAS to n threads (0: leave it alone). Without threadpoolctl it does
-    nothing: the limit only makes things faster, never different."""
-    import contextlib
-
-    if n == 0:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=n, user_api="blas")
-
-
 def _canonical(kind, name):
     from chainrule.nn import activations, init, losses
 
@@ -328,8 +311,6 @@ def resolve(args):
     check_seed(args.seed)
     check_positive("--batch-size", args.batch_size, integer=True)
     check_positive("--patience", args.patience, integer=True)
-    if args.threads < 0:
-        raise usage(f"--threads must be 0 (the BLAS default) or a positive integer, got {args.threads}")
     if any(h < 1 for h in args.hidden):
         raise usage(f"--hidden widths must be positive integers, got {args.hidden}")
     if len(args.hidden) > 100:
@@ -362,12 +343,11 @@ class Training:
 
         args, began = self.args, time.perf_counter()
         try:
-            with blas_threads(args.threads):
-                self.history = fit(self.model, self.loss, self.Xtr, self.ytr, optimizer=self.optimizer,
-                                   epochs=args.epochs, batch_size=args.batch_size, shuffle=not args.no_shuffle,
-                                   seed=args.seed, validation=self.validation,
-                                   metrics=None if self.classification else ("mse", "r2"),
-                                   early_stopping=args.patience, callbacks=self.callbacks, progress=progress)
+            self.history = fit(self.model, self.loss, self.Xtr, self.ytr, optimizer=self.optimizer,
+                               epochs=args.epochs, batch_size=args.batch_size, shuffle=not args.no_shuffle,
+                               seed=args.seed, validation=self.validation,
+                               metrics=None if self.classification else ("mse", "r2"),
+                               early_stopping=args.patience, callbacks=self.callbacks, progress=progress)
         except (TrainingError, DataError) as err:
             raise usage(str(err)) from None
         self.seconds = time.perf_counter() - began

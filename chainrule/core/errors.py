@@ -25,3 +25,9 @@ class ConcretizationError(ChainruleError, TypeError):
     """A value that carries a derivative asked to become a plain number or array (``float(x)``,
     ``np.asarray(x)``, ``math.sin(x)``, a numpy function without a derivative rule): its
     derivative would be lost without a word."""
+
+
+class ModelFileError(ChainruleError, ValueError):
+    """A model or checkpoint file that cannot be read: not a regular file, over a size limit,
+    malformed, corrupted (its checksum does not match) or inconsistent with itself. The message
+    names the file and what is wrong."""

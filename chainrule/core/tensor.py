@@ -10,7 +10,8 @@ import numpy as np
 from chainrule.core import primitives as P
 from chainrule.core.ops import ArrayOperators, concrete
 from chainrule.core.errors import AnomalyError, DTypeError, GraphError
-from chainrule.core.registry import _NO_PARAMS, STATE, Box, bind, shape_error
+from chainrule.core.registry import (_ANOMALY, _GRAD_ENABLED, _NO_PARAMS, _NUMBER_TYPES, Box, anomaly_enabled, bind,
+                                     grad_enabled, shape_error)
 
 _PACKAGE_DIR = __file__.rsplit("core", 1)[0]
 
@@ -69,6 +70,7 @@ class Tensor(Box, ArrayOperators):
         vals = []
         versions = []
         needs = False
+        mutable = False
         boxed = False  # a value of a lower level (nested transformation) is still inside
         for a in args:
             if isinstance(a, Tensor) and a._level == level:
@@ -79,20 +81,25 @@ class Tensor(Box, ArrayOperators):
             else:
                 data = a
                 versions.append(-1)
+                if type(a) not in _SAVED_AS_IS:
+                    mutable = True  # a constant that may change before the backward pass
             if isinstance(data, Box):
                 boxed = True
             vals.append(data)
         data = prim.op(*vals, **params) if boxed else _call_impl(prim, vals, params)
         out = _new(data, level)
-        if needs and STATE.grad_enabled and prim.differentiable:
+        if needs and grad_enabled() and prim.differentiable:
+            if mutable:  # keep copies of the constants (see _frozen)
+                args = tuple(_frozen(a) if v < 0 else a for a, v in zip(args, versions))
+                vals = [a if v < 0 else x for a, x, v in zip(args, vals, versions)]
             out.requires_grad = True
             out._prim = prim
             out._parents = args
             out._saved = vals
-            out._params = params
+            out._params = _frozen_params(params) if params else params
             out._versions = versions
             out._seq = next(_sequence)
-        if STATE.anomaly:
+        if anomaly_enabled():
             _check_forward(out, prim)
         return out
 
@@ -112,16 +119,16 @@ class Tensor(Box, ArrayOperators):
         out.data = value
         if level:
             out._level = level
-        if self.requires_grad and STATE.grad_enabled and prim.differentiable:
+        if self.requires_grad and grad_enabled() and prim.differentiable:
             out.requires_grad = True
             out._prim = prim
             out._parents = (self,)
             out._saved = (data,)
             if params:
-                out._params = params
+                out._params = _frozen_params(params)
             out._versions = (self._version,)
             out._seq = next(_sequence)
-        if STATE.anomaly:
+        if anomaly_enabled():
             _check_forward(out, prim)
         return out
 
@@ -154,14 +161,18 @@ class Tensor(Box, ArrayOperators):
         out.data = data
         if level:
             out._level = level
-        if (ga or gb) and STATE.grad_enabled and prim.differentiable:
+        if (ga or gb) and grad_enabled() and prim.differentiable:
+            if va < 0 and type(av) not in _SAVED_AS_IS:  # a constant that may change (below)
+                a = av = _frozen(av)
+            elif vb < 0 and type(bv) not in _SAVED_AS_IS:
+                b = bv = _frozen(bv)
             out.requires_grad = True
             out._prim = prim
             out._parents = (a, b)
             out._saved = (av, bv)
             out._versions = (va, vb)
             out._seq = next(_sequence)
-        if STATE.anomaly:
+        if anomaly_enabled():
             _check_forward(out, prim)
         return out
 
@@ -250,7 +261,7 @@ class Tensor(Box, ArrayOperators):
 
     # -- in-place changes: allowed only where no gradient is being recorded ---
     def _inplace(self, what, fn):
-        if self.requires_grad and STATE.grad_enabled:
+        if self.requires_grad and grad_enabled():
             kind = "a leaf" if self._prim is None else "a tensor"
             raise GraphError(f"in-place {what} on {kind} that requires a gradient would make its graph wrong; "
                              "write x = x + y instead, or do it inside `with chainrule.no_grad():`")
@@ -302,6 +313,8 @@ def _new(data, level=0) -> Tensor:
 
 
 _object_new = object.__new__
+# Creation numbers order one graph's nodes (a consumer is made after what it consumes); they need
+# only be unique and growing, so one counter serves every thread (next() is atomic under the GIL).
 _sequence = itertools.count(1)
 
 
@@ -314,6 +327,64 @@ def _reverse():
 
 
 _reverse_module = None
+
+
+# -- constants saved for the backward pass -------------------------------------
+# A Tensor changed in place after an operation saved it is refused by its version counter; a
+# plain array is not a Tensor and has no counter. So a recording operation keeps its own copy of
+# every constant that can still be written: a writeable array, a view of memory that something can
+# write (a view of a writeable array, even a read-only view), a list. What nothing can change is
+# kept as it is: numbers, and arrays that are read-only down to the memory they view (cr.fit
+# hands out such batches, so training pays nothing). Changing a read-only array after writing
+# True to its flags is the one way left to change a saved value: that is on purpose. The copy
+# stays writeable: only the graph holds it, and making it read-only would cost more than the
+# copy of a small array.
+_SAVED_AS_IS = (_NUMBER_TYPES - {np.ndarray}) | {type(None), str, slice, type(Ellipsis)}
+
+
+def _frozen(v):
+    """``v`` as the backward pass may keep it: ``v`` itself when nothing can change it, else a
+    copy (lists and tuples item by item, as tuples)."""
+    if type(v) is np.ndarray and v.flags.writeable:  # the common case: a caller's array
+        return v.__copy__()  # numpy's copy in v's own layout (order "K"), so rules compute as on v
+    if isinstance(v, np.ndarray):
+        a = v
+        while not a.flags.writeable:
+            a = a.base
+            if a is None or type(a) is bytes:  # read-only down to memory nothing can write
+                return v
+            if not isinstance(a, np.ndarray):  # memory of another object (mmap, buffer)
+                break
+        return v.__copy__()
+    tv = type(v)
+    if tv is tuple:  # a shape, an index: most often numbers and slices alone
+        for x in v:
+            if type(x) not in _SAVED_AS_IS:
+                break
+        else:
+            return v
+    if tv is list or tv is tuple:
+        items = tuple(x if type(x) in _SAVED_AS_IS else _frozen(x) for x in v)
+        return v if tv is tuple and all(x is y for x, y in zip(items, v)) else items
+    return v  # a number, a box of another transformation, a dtype, ...
+
+
+def _frozen_params(params):
+    """``params`` with their arrays frozen (getitem's index arrays, say); the same dict when none
+    needed it."""
+    for v in params.values():
+        if type(v) not in _SAVED_AS_IS:
+            break
+    else:
+        return params  # axis=, keepdims=, ...: nothing to look into
+    changed = None
+    for k, v in params.items():
+        f = _frozen(v)
+        if f is not v:
+            if changed is None:
+                changed = dict(params)
+            changed[k] = f
+    return params if changed is None else changed
 
 
 def _call_impl(prim, vals, params):
@@ -338,18 +409,20 @@ def tensor(data, requires_grad=False, dtype=None, name=None) -> Tensor:
 
 # ---------------------------------------------------------------- grad mode and anomaly mode
 class _Switch:
-    """Context manager (and decorator) that sets a STATE flag and restores it after."""
+    """Context manager (and decorator) that sets a mode for the current thread or asyncio task
+    and restores it after; other threads and tasks keep theirs."""
 
-    flag = ""
+    var = _GRAD_ENABLED  # the mode's ContextVar (see chainrule.core.registry)
     value = True
 
     def __enter__(self):
-        self._prev = getattr(STATE, self.flag)
-        setattr(STATE, self.flag, self.value)
+        var = self.var
+        self._prev = var.get()
+        var.set(self.value)
         return self
 
     def __exit__(self, *exc):
-        setattr(STATE, self.flag, self._prev)
+        self.var.set(self._prev)
         return False
 
     def __call__(self, fn):
@@ -357,33 +430,36 @@ class _Switch:
 
         @functools.wraps(fn)
         def wrapped(*a, **k):
-            with type(self)():
+            with type(self)():  # a fresh switch per call: calls in several threads each restore their own
                 return fn(*a, **k)
 
         return wrapped
 
 
 class no_grad(_Switch):
-    """Record nothing inside this block: operations cost what numpy costs."""
+    """Record nothing inside this block (in this thread or asyncio task): operations cost what
+    numpy costs."""
 
-    flag, value = "grad_enabled", False
+    value = False
 
 
 class enable_grad(_Switch):
     """Record again inside a ``no_grad`` block."""
 
-    flag, value = "grad_enabled", True
+    value = True
 
 
 class detect_anomaly(_Switch):
     """Name the first operation whose value or cotangent becomes NaN or inf, with the line of
-    user code that built it. Opt-in: it checks every value, so it is slow."""
+    user code that built it (in this thread or asyncio task). Opt-in: it checks every value, so
+    it is slow."""
 
-    flag, value = "anomaly", True
+    var, value = _ANOMALY, True
 
 
 def is_grad_enabled() -> bool:
-    return STATE.grad_enabled
+    """Whether operations on Tensors are recorded in the current thread / asyncio task."""
+    return grad_enabled()
 
 
 def user_frame() -> str:

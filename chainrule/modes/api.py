@@ -20,7 +20,7 @@ import numpy as np
 from chainrule.core import primitives as P
 from chainrule.core.errors import DTypeError, ShapeError
 from chainrule.core.primitives import dtype_of, shape_of
-from chainrule.core.registry import STATE, Box, new_level
+from chainrule.core.registry import Box, anomaly_enabled, grad_enabled, new_level, set_grad_enabled
 from chainrule.core.tensor import Tensor, _new
 from chainrule.modes import tape as T
 from chainrule.modes.forward import COMPLEX_REFUSAL, Dual, _as_tangent, check_primal, check_tangent, make_dual
@@ -159,7 +159,7 @@ class _Recording:
         flat = True  # every differentiated argument is one leaf
         # The lean path for work on numbers: Python floats on a tape. Anomaly mode checks values
         # as the graph of Tensors records them, so it takes that path.
-        traced = None if STATE.anomaly else T.trace(args, positions, level)
+        traced = None if anomaly_enabled() else T.trace(args, positions, level)
         self.tape = None
         if traced is not None:
             self.tape, tensors = traced
@@ -196,14 +196,14 @@ class _Recording:
         self.inputs = inputs
         self.flat = flat
         self.tensors = tensors
-        if STATE.grad_enabled:
+        if grad_enabled():
             out = f(*args, **kwargs)
         else:  # the functional API differentiates even inside no_grad (as torch.func does)
-            STATE.grad_enabled = True
+            set_grad_enabled(True)
             try:
                 out = f(*args, **kwargs)
             finally:
-                STATE.grad_enabled = False
+                set_grad_enabled(False)
         self.aux = None
         if has_aux:
             if not isinstance(out, (tuple, list)) or len(out) != 2:

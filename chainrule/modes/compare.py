@@ -12,6 +12,13 @@ in the forward pass and in the derivative rules alike, passes through the counte
 Finite differences evaluate the function many times, so their count is the evaluations times
 the operations of one evaluation. For symbolic differentiation the count is the size of the
 compiled derivative (all partial derivatives together; shared parts once on the shared route).
+
+Every method has a budget of :data:`MAX_OPERATIONS` primitive operations, predicted before it
+runs from the operations of one evaluation (forward mode: one pass per input entry; finite
+differences: their evaluations). The symbolic routes have theirs in
+:mod:`chainrule.modes.symbolic` (``MAX_TREE``, ``SYMPY_LIMIT``, ``PRINT_LIMIT``). A method over its budget is reported as skipped, with its count, so a
+comparison answers in seconds whatever the function. Runs over :data:`REPEAT_LIMIT` operations
+are timed once instead of best of ``repeat``.
 """
 from __future__ import annotations
 
@@ -29,7 +36,11 @@ from chainrule.core.primitives import dtype_of, shape_of
 from chainrule.core.registry import Box, new_level
 from chainrule.core.tensor import Tensor, _new
 
-__all__ = ["Comparison", "MethodResult", "compare", "METHODS", "GROUPS"]
+__all__ = ["Comparison", "MethodResult", "compare", "METHODS", "GROUPS", "MAX_OPERATIONS"]
+
+# Deterministic budgets, in primitive operations (about 10 us each on these scalar graphs).
+MAX_OPERATIONS = 30_000
+REPEAT_LIMIT = 2_000
 
 # key -> label, in the order of the table.
 METHODS = {
@@ -180,13 +191,16 @@ class Comparison:
         if naive is not None:
             sizes.append(f"naive route {naive.total_size} as a tree")
         out = ["", f"Symbolic derivatives ({'; '.join(sizes)}):"]
+        routes = [r for r in (shared, naive) if r is not None]
         for n in d.wrt:
-            if not d.printable(n):
-                shown = f"({d.tree_size[n]} operations written out: too long to print)"
+            # Either route's expression is the derivative: print the first that is short enough.
+            text = next((t for t in ((r.latex if latex else r.text)[n] for r in routes) if t is not None), None)
+            if text is None:
+                shown = f"({min(r.tree_size[n] for r in routes)} operations written out: too long to print)"
             elif latex:
-                shown = f"$\\frac{{\\partial f}}{{\\partial {n}}} = {d.latex[n]}$"
+                shown = f"$\\frac{{\\partial f}}{{\\partial {n}}} = {text}$"
             else:
-                shown = d.text[n]
+                shown = text
             out.append(f"- {shown}" if latex else f"  df/d{n} = {shown}")
         return out
 
@@ -294,8 +308,19 @@ def _reverse(f, args, repeat):
                         0.0, 0.0, 1, ops, seconds)
 
 
-def _forward(f, args, repeat):
+def _skipped(key, what, operations):
+    return MethodResult(key, METHODS[key], operations=operations,
+                        note=f"skipped: too large for {what} ({operations} operations; limit {MAX_OPERATIONS})")
+
+
+def _forward(f, args, repeat, per_evaluation):
     from chainrule.modes.api import jvp
+
+    n = sum(a.size for a in args)
+    if n * per_evaluation > MAX_OPERATIONS:
+        return _skipped("forward", "forward mode", n * per_evaluation)
+    if n * per_evaluation > REPEAT_LIMIT:
+        repeat = 1
 
     def run(*xs):
         out = []
@@ -310,7 +335,6 @@ def _forward(f, args, repeat):
         return out
 
     grads, seconds = _timed(lambda: run(*args), repeat)
-    n = sum(a.size for a in args)
     ops = _count(run, args)
     return MethodResult("forward", METHODS["forward"], grads, evaluations=n, operations=ops, seconds=seconds,
                         note=f"{n} pass{'es' if n != 1 else ''}, one per input entry" if n > 1 else "")
@@ -321,6 +345,13 @@ def _numeric(f, args, method, repeat, per_evaluation):
 
     key = method
     nums = tuple(range(len(args)))
+    n = sum(a.size for a in args)
+    # Central differences: two evaluations per entry; the complex step: one (plus the value).
+    predicted = (2 * n if method == "central" else n + 1) * per_evaluation
+    if predicted > MAX_OPERATIONS:
+        return _skipped(key, METHODS[key], predicted)
+    if predicted > REPEAT_LIMIT:
+        repeat = 1
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -363,6 +394,8 @@ def _symbolic(f, args, names, route, store):
     try:
         d = symbolic.derivative(f, method=route)
         grads = d.function(*args)
+    except symbolic.SymbolicTooLarge as err:
+        return _skipped(key, f"symbolic, {route}", err.size)
     except symbolic.SymbolicError as err:
         return MethodResult(key, METHODS[key], note=f"not applicable: {err}")
     seconds = time.perf_counter() - t0
@@ -408,7 +441,7 @@ def compare(f, *args, methods="all", name=None, repeat=3):
     symbolic = {}
     for key in keys:
         if key == "forward":
-            results[key] = _forward(f, args, repeat)
+            results[key] = _forward(f, args, repeat, per_evaluation)
         elif key in ("central", "complex"):
             results[key] = _numeric(f, args, key, repeat, per_evaluation)
         elif key.startswith("symbolic-"):

@@ -14,7 +14,7 @@ import numpy as np
 from chainrule.core.errors import AnomalyError, GraphError
 from chainrule.core import primitives as P
 from chainrule.core.primitives import add, shape_of, unbroadcast
-from chainrule.core.registry import STATE, Box
+from chainrule.core.registry import _GRAD_ENABLED, Box, anomaly_enabled
 from chainrule.core.tensor import Tensor, _new
 
 
@@ -46,12 +46,18 @@ def _walk_recording(root, gradient, found, retain_graph, create_graph):
     """Run the walk with gradient recording on exactly when the backward pass is to be recorded."""
     if create_graph and not isinstance(gradient, Tensor):
         gradient = _new(gradient, root._level)
-    prev = STATE.grad_enabled
-    STATE.grad_enabled = create_graph
+    if not (create_graph or root._level):
+        # An eager graph (level 0) saves plain arrays, on which the rules record nothing in any
+        # mode: no switch needed (setting a ContextVar costs more than a small graph's rules).
+        _walk(root, gradient, found, retain_graph, create_graph)
+        return
+    # Grad mode is per thread and per asyncio task: this switches recording for this walk alone,
+    # never for another thread's forward pass.
+    token = _GRAD_ENABLED.set(create_graph)
     try:
         _walk(root, gradient, found, retain_graph, create_graph)
     finally:
-        STATE.grad_enabled = prev
+        _GRAD_ENABLED.reset(token)
 
 
 def _seed(data):
@@ -75,7 +81,7 @@ def grads_of(root: Tensor, gradient, inputs, *, retain_graph=True, create_graph=
 
 
 def _walk(root, gradient, found, retain_graph, create_graph):
-    anomaly = STATE.anomaly
+    anomaly = anomaly_enabled()
     # A node is made after everything it consumes, so popping nodes in decreasing creation order
     # (a max-heap on `_seq`, unique per node) reaches each one only after all its consumers have
     # sent their cotangents: a reverse topological order in one pass, without recursion.

@@ -18,9 +18,17 @@ routes the lecture contrasts:
 
 Both give the same derivative; only its size differs. SymPy is an optional dependency
 (``pip install "chainrule[symbolic]"``), imported when first needed.
+
+The graph is chainrule's own (nodes made once each, iteratively), and the compiled derivative
+evaluates it node by node, so the work is bounded by the graph's size. SymPy expressions are
+built on demand, for the text, the LaTeX and ``expressions``, and only up to
+:data:`SYMPY_LIMIT` operations written out as a tree: every SymPy traversal (printing, lambdify,
+cse) walks the tree, which can be exponentially larger than the graph (``tanh`` nested 50
+deep is 199 operations as a graph and 10^17 as a tree).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import itertools
@@ -34,13 +42,18 @@ from chainrule.core.errors import ChainruleError, ConcretizationError
 from chainrule.core.ops import ArrayOperators
 from chainrule.core.registry import Box, new_level
 
-__all__ = ["SymbolicDerivative", "SymbolicError", "SymbolicValue", "derivative", "expression", "MAX_TREE", "PRINT_LIMIT"]
+__all__ = ["SymbolicDerivative", "SymbolicError", "SymbolicTooLarge", "SymbolicValue", "derivative", "expression", "MAX_TREE",
+           "PRINT_LIMIT", "SYMPY_LIMIT"]
 
-# The naive route visits every path of the graph; beyond this many operations as a tree it is
-# refused rather than left to run for hours.
-MAX_TREE = 200_000
+# The naive route visits every path of the graph once per variable; beyond this many operations
+# as a tree (times the variables) it is refused rather than left to run for hours.
+MAX_TREE = 30_000
 # Derivatives longer than this many operations written out are not printed (str, to_dict).
 PRINT_LIMIT = 2_000
+# SymPy expressions are built only while the work stays under this many operations: the tree
+# sizes of all the nodes SymPy builds, added up. SymPy's constructors and printers walk trees,
+# and flatten as they go (a sum of n terms is rebuilt n times: n^2/2), about 10 us each.
+SYMPY_LIMIT = 10_000
 
 # Reverse rules that need array shapes (transposes, scatters): on the scalars of symbolic mode the
 # Jacobian is 1 x 1, so the forward rule with the cotangent in place of the tangent is the same.
@@ -49,6 +62,14 @@ _SCALAR_RULE_FROM_JVP = frozenset({"matmul", "linear", "getitem"})
 
 class SymbolicError(ChainruleError, ValueError):
     """A function that cannot be traced symbolically (arrays, primitives without a symbolic form)."""
+
+
+class SymbolicTooLarge(SymbolicError):
+    """A derivative that the chosen route would take too long to build: ``size`` operations, over ``limit``."""
+
+    def __init__(self, message, size, limit):
+        super().__init__(message)
+        self.size, self.limit = size, limit
 
 
 def _sympy():
@@ -65,10 +86,11 @@ def _sympy():
 class SymbolicValue(Box, ArrayOperators):
     """A node of a symbolic graph: a parameter, a constant, or a primitive applied to nodes.
 
-    ``expr`` is its SymPy expression. Arithmetic on it records new nodes, like a Tensor's.
+    ``expr`` is its SymPy expression (built on first use). Arithmetic on it records new nodes,
+    like a Tensor's.
     """
 
-    __slots__ = ("expr", "prim", "args", "params", "const", "name", "_level", "_graph", "_seq")
+    __slots__ = ("_expr", "prim", "args", "params", "const", "name", "_level", "_graph", "_seq")
     shape = ()
     ndim = 0
     size = 1
@@ -98,8 +120,16 @@ class SymbolicValue(Box, ArrayOperators):
     def is_leaf(self):
         return self.prim is None
 
+    @property
+    def expr(self):
+        """The SymPy expression of this node, built bottom-up over the nodes that lack one
+        (iteratively; SymbolicError beyond SYMPY_LIMIT operations written out)."""
+        if self._expr is None:
+            _build_sympy(self, SYMPY_LIMIT)
+        return self._expr
+
     def __repr__(self):
-        return f"SymbolicValue({self.expr})"
+        return f"SymbolicValue({self.expr if tree_size(self) <= PRINT_LIMIT else '...'})"
 
 
     # float(), bool(), np.asarray(), ... refuse (ArrayOperators): a symbolic value has no number.
@@ -127,7 +157,7 @@ class _Graph:
 
     def _node(self, expr, prim=None, args=(), params=None, const=None, name=None):
         node = SymbolicValue.__new__(SymbolicValue)
-        node.expr, node.prim, node.args, node.params = expr, prim, tuple(args), params or {}
+        node._expr, node.prim, node.args, node.params = expr, prim, tuple(args), params or {}
         node.const, node.name = const, name
         node._level, node._graph, node._seq = self.level, self, next(self.seq)
         return node
@@ -176,10 +206,29 @@ class _Graph:
             if prim.sym is None:
                 raise SymbolicError(f"symbolic: {prim.name} has no symbolic form; the primitives that have one: "
                                     f"{', '.join(_with_sym())}")
-            node = self._node(_sym(self.sp, prim, args, params), prim, args, params)
+            node = self._node(None, prim, args, params)  # its SymPy expression is built on demand
             if key is not None:
                 self.interned[key] = node
         return node
+
+
+def _build_sympy(root, budget):
+    """Build the SymPy expressions of ``root`` and the nodes under it that lack one, bottom-up;
+    returns the work done (see SYMPY_LIMIT), or raises SymbolicTooLarge if it would exceed ``budget``."""
+    order = [n for n in _topological(root) if n._expr is None]
+    sizes = _tree_sizes([root])
+    work = sum(sizes[id(n)] for n in order)
+    if work > budget:
+        raise SymbolicTooLarge(f"symbolic: the expression has {sizes[id(root)]} operations written out as a "
+                               f"tree; SymPy would build {work} (limit {budget}): use its graph or the compiled "
+                               "function", work, budget)
+    sp = root._graph.sp
+    try:
+        for node in order:
+            node._expr = _sym(sp, node.prim, node.args, node.params)
+    except RecursionError:  # SymPy's constructors recurse through deeply nested arguments
+        raise SymbolicError("symbolic: the expression is nested too deeply for SymPy") from None
+    return work
 
 
 def _with_sym():
@@ -294,7 +343,11 @@ def expression(f):
 
 def _topological(root):
     """Nodes reachable from root, each once, in creation order (arguments before their users)."""
-    seen, stack, out = set(), [root], []
+    return _topological_all([root])
+
+
+def _topological_all(roots):
+    seen, stack, out = set(), list(roots), []
     while stack:
         node = stack.pop()
         if id(node) in seen:
@@ -376,10 +429,15 @@ def _naive(graph, root, var):
 
 def tree_size(node):
     """Operations in ``node`` written out as a tree: a shared subexpression counts every time."""
+    return _tree_sizes([node])[id(node)]
+
+
+def _tree_sizes(roots):
+    """{id(node): tree size} for every node reachable from ``roots``, in one pass."""
     sizes = {}
-    for n in _topological(node):
+    for n in _topological_all(roots):
         sizes[id(n)] = 0 if n.prim is None else 1 + sum(sizes[id(a)] for a in n.args)
-    return sizes[id(node)]
+    return sizes
 
 
 def dag_size(*nodes):
@@ -407,49 +465,78 @@ class SymbolicDerivative(Mapping):
     derivative's SymPy expression, printed form, LaTeX, and size in operations (as a tree for the
     naive route, as a graph for the shared one; ``tree_size`` and ``dag_size`` hold both).
     ``function(*values)`` evaluates the derivatives (a tuple in the order of ``wrt``) at values
-    of all the parameters ``variables``; ``function_size`` is the size of the function itself.
-    Text, LaTeX and the compiled function are made on first use: written out as a tree, an
-    expression can be exponentially larger than its graph (see ``tree_size``).
+    of all the parameters ``variables``, each operation of the graph once; ``function_size`` is
+    the size of the function itself. Expressions, text and LaTeX are made on first use, and only
+    up to :data:`SYMPY_LIMIT` operations written out (SymbolicError beyond): written out as a
+    tree, an expression can be exponentially larger than its graph (see ``tree_size``).
     """
 
     def __init__(self, method, variables, wrt, nodes, function_node, symbols):
         self.method = method
         self.variables = tuple(variables)
         self.wrt = tuple(wrt)
-        self.expressions = {n: node.expr for n, node in zip(wrt, nodes)}
-        self.tree_size = {n: tree_size(node) for n, node in zip(wrt, nodes)}
+        self._nodes = dict(zip(wrt, nodes))
+        self._function_node = function_node
+        sizes = _tree_sizes(nodes)
+        self.tree_size = {n: sizes[id(node)] for n, node in zip(wrt, nodes)}
         self.dag_size = {n: dag_size(node) for n, node in zip(wrt, nodes)}
         self.size = self.tree_size if method == "naive" else self.dag_size
         # All derivatives together, shared parts once (the cost of evaluating the gradient).
         self.total_size = sum(self.tree_size.values()) if method == "naive" else dag_size(*nodes)
         self.function_size = {"tree": tree_size(function_node), "dag": dag_size(function_node)}
-        self.function_expression = function_node.expr
-        self._symbols = symbols
+        self._symbols = symbols  # the parameters' nodes, in order
+
+    @functools.cached_property
+    def expressions(self):
+        return {n: node.expr for n, node in self._nodes.items()}
+
+    @functools.cached_property
+    def function_expression(self):
+        return self._function_node.expr
 
     def __getitem__(self, name):
-        return self.expressions[name]
+        return self._nodes[name].expr
 
     def __iter__(self):
-        return iter(self.expressions)
+        return iter(self.wrt)
 
     def __len__(self):
-        return len(self.expressions)
+        return len(self.wrt)
+
+    def _printed(self, show):
+        # One budget for all the derivatives together: n partial derivatives of n operations
+        # each would otherwise cost SymPy n^2.
+        out, budget, work = {}, PRINT_LIMIT, SYMPY_LIMIT
+        for n, node in self._nodes.items():
+            out[n] = None
+            if self.tree_size[n] > budget or work <= 0:
+                continue
+            budget -= self.tree_size[n]
+            # SymPy's printers recurse once per level of nesting: a deep one is not printed.
+            with contextlib.suppress(RecursionError, SymbolicError):
+                if node._expr is None:
+                    work -= _build_sympy(node, work)
+                out[n] = show(node._expr)
+        return out
 
     @functools.cached_property
     def text(self):
-        return {n: str(e) for n, e in self.expressions.items()}
+        """Each derivative printed by SymPy, in the order of ``wrt`` while they fit in PRINT_LIMIT
+        operations together; None for the rest and for any too deeply nested for SymPy."""
+        return self._printed(str)
 
     @functools.cached_property
     def latex(self):
-        sp = _sympy()
-        return {n: sp.latex(e) for n, e in self.expressions.items()}
+        return self._printed(_sympy().latex)
 
     @functools.cached_property
     def function(self):
-        sp = _sympy()
-        # The shared route is compiled with common subexpressions once, as it was derived.
-        compiled = sp.lambdify(self._symbols, [self.expressions[n] for n in self.wrt], modules="numpy",
-                               cse=self.method == "shared")
+        # The derivative's own graph, each operation once in creation order (arguments first):
+        # what SymPy's lambdify with common subexpressions would compile, without writing out
+        # the tree that it walks first.
+        order = _topological_all(list(self._nodes.values()))
+        outputs = [id(self._nodes[n]) for n in self.wrt]
+        index = {id(node): i for i, node in enumerate(self._symbols)}
         variables = self.variables
 
         def function(*values):
@@ -458,7 +545,20 @@ class SymbolicDerivative(Mapping):
                 raise TypeError(f"the derivative takes {len(variables)} values ({', '.join(variables)}), "
                                 f"got {len(vals)}")
             shape = np.broadcast_shapes(*[v.shape for v in vals])
-            return tuple(np.broadcast_to(np.asarray(o, dtype=np.float64), shape)[()] for o in compiled(*vals))
+            results = {}
+            for node in order:
+                if node.prim is not None:
+                    args = [results[id(a)] for a in node.args]
+                    # Symbolic values are numbers: the shape primitives (reshape, sum, matmul, ...)
+                    # act as their symbolic forms say, which use no SymPy (hence None for it).
+                    prim = node.prim
+                    out = prim.impl(*args, **node.params) if prim.elementwise else prim.sym(None, *args, **node.params)
+                elif node.const is not None:
+                    out = np.asarray(node.const)
+                else:
+                    out = vals[index[id(node)]]
+                results[id(node)] = out
+            return tuple(np.broadcast_to(np.asarray(results[k], dtype=np.float64), shape)[()] for k in outputs)
 
         function.__name__ = "d_" + "_".join(self.wrt)
         function.__doc__ = f"Partial derivatives d/d({', '.join(self.wrt)}) at values of ({', '.join(variables)})."
@@ -475,15 +575,14 @@ class SymbolicDerivative(Mapping):
         kind = "as a tree" if self.method == "naive" else "as a graph"
         lines = []
         for n in self.wrt:
-            shown = self.text[n] if self.printable(n) else f"<{self.tree_size[n]} operations written out>"
+            shown = self.text[n] or f"<{self.tree_size[n]} operations written out>"
             lines.append(f"df/d{n} = {shown}    [{self.size[n]} operations {kind}]")
         return "\n".join(lines)
 
     def to_dict(self):
         """Plain data for JSON: per variable, the text and LaTeX (None when too long to print) and sizes."""
         return {"method": self.method, "variables": list(self.variables),
-                "derivatives": {n: {"text": self.text[n] if self.printable(n) else None,
-                                    "latex": self.latex[n] if self.printable(n) else None,
+                "derivatives": {n: {"text": self.text[n], "latex": self.latex[n],
                                     "size": self.size[n], "tree_size": self.tree_size[n],
                                     "dag_size": self.dag_size[n]}
                                 for n in self.wrt},
@@ -527,11 +626,12 @@ def derivative(f, wrt=None, method="shared"):
     if method == "shared":
         nodes = _shared(graph, out, [symbols[w] for w in wrt])
     else:
-        size = tree_size(out)
+        size = tree_size(out) * len(wrt)
         if size > MAX_TREE:
-            raise SymbolicError(f"symbolic.derivative: written out as a tree the function has {size} operations "
-                                f"(limit {MAX_TREE}); the naive route would differentiate each of them: "
-                                "use method='shared'")
+            raise SymbolicTooLarge(f"symbolic.derivative: written out as a tree the function has {tree_size(out)} "
+                                   f"operations, to differentiate by {len(wrt)} variable(s): {size} (limit "
+                                   f"{MAX_TREE}); the naive route would differentiate each of them: use method='shared'",
+                                   size, MAX_TREE)
         nodes = [_naive(graph, out, symbols[w]) for w in wrt]
     nodes = [n if n is not None else graph.constant(0.0) for n in nodes]
-    return SymbolicDerivative(method, names, wrt, nodes, out, [symbols[n].expr for n in names])
+    return SymbolicDerivative(method, names, wrt, nodes, out, [symbols[n] for n in names])

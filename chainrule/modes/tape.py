@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.core.primitives import shape_of, unbroadcast
-from chainrule.core.registry import _FLOAT_ERRORS, _NO_PARAMS, REGISTRY, STATE, Box, bind
-from chainrule.core.tensor import Tensor, _new, _object_new
+from chainrule.core.registry import _FLOAT_ERRORS, _NO_PARAMS, REGISTRY, Box, bind, grad_enabled
+from chainrule.core.tensor import _SAVED_AS_IS, Tensor, _frozen, _frozen_params, _new, _object_new
 
 
 class Traced(Tensor):
@@ -45,9 +45,9 @@ class Traced(Tensor):
                 data = prim.impl(x)
         else:
             data = prim.op(x, **params) if params else prim.op(x)
-        if not (prim.differentiable and STATE.grad_enabled):
+        if not (prim.differentiable and grad_enabled()):
             return data
-        return self._record(prim, (self._index,), (x,), data, params)
+        return self._record(prim, (self._index,), (x,), data, _frozen_params(params) if params else params)
 
     def _bind(self, prim, args, params):
         """Any primitive: values of this tape are unboxed, anything else is a constant here."""
@@ -62,9 +62,11 @@ class Traced(Tensor):
                 vals.append(a)
                 parents.append(None)
         data = prim.op(*vals, **params)
-        if not (prim.differentiable and STATE.grad_enabled) or parents.count(None) == len(parents):
+        if not (prim.differentiable and grad_enabled()) or parents.count(None) == len(parents):
             return data
-        return self._record(prim, tuple(parents), tuple(vals), data, params)
+        # constants that may change before the pullback runs are kept as copies (see Tensor)
+        vals = tuple(_frozen(v) if p is None and type(v) not in _SAVED_AS_IS else v for p, v in zip(parents, vals))
+        return self._record(prim, tuple(parents), vals, data, _frozen_params(params) if params else params)
 
     def _record(self, prim, parents, vals, data, params):
         """A new value of this tape, the result of one more entry."""
@@ -111,7 +113,13 @@ def _operator(prim, reflected):
                 data = prim.impl(x, y)
         else:
             data = prim.op(x, y)
-        if not STATE.grad_enabled:
+            if j is None and type(other) not in _SAVED_AS_IS and grad_enabled():
+                # an array or list constant: a copy, as vjp's pullback may run after it changed
+                if reflected:
+                    x = _frozen(x)
+                else:
+                    y = _frozen(y)
+        if not grad_enabled():
             return data
         tape = self._tape
         out = _object_new(Traced)

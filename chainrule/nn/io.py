@@ -4,14 +4,21 @@ A model file is a plain safetensors file (PyTorch's ``safetensors.torch.load_fil
 ``Linear`` weights have torch's (out, in) layout) whose metadata holds the model's
 ``config()`` as JSON, the chainrule version and optional user metadata. Nothing is pickled;
 every write is atomic, so a crash leaves the previous file intact.
+
+Reading checks the file before building anything: the safetensors layer (regular file, header
+size and nesting, offsets, checksum), then the metadata keys, then the number of parameters the
+config declares against the tensors in the file (for the built-in classes), so a small file
+cannot make the loader allocate a large model; then the metadata that ``chainrule predict``
+reads (``classes``, ``standardizer``, ``target_standardizer``) against the model's sizes.
 """
 from __future__ import annotations
 
 import json
+import math
 
 from chainrule.core.errors import ShapeError
 from chainrule.nn.module import MODULE_CLASSES, Module
-from chainrule.serialization import ModelFileError, _json_default, load_safetensors, save_safetensors
+from chainrule.serialization import ModelFileError, _json_default, _parse_json, load_safetensors, save_safetensors
 
 __all__ = ["save", "load", "load_metadata", "from_config", "save_checkpoint", "load_checkpoint",
            "ModelFileError"]
@@ -34,10 +41,79 @@ def _dumps(obj, what):
 
 
 def _loads(path, meta, key, what):
-    try:
-        return json.loads(meta[key])
-    except json.JSONDecodeError as e:
-        raise ModelFileError(f"{path}: the {what} stored in the file is not valid JSON ({e})") from None
+    return _parse_json(meta[key], path, f"the {what} stored in the file")
+
+
+_KEYS = {"model": {_FORMAT, _VERSION, _CONFIG, _META}, "checkpoint": {_FORMAT, _VERSION, _CONFIG, _OPTIM, _EXTRA}}
+_NO_PARAMETERS = {"ReLU", "Tanh", "Sigmoid", "Softplus", "LeakyReLU", "Identity"}
+
+
+def _parameter_count(config):
+    """The parameters a built-in module class allocates for ``config``, computed without building
+    it; None for another class or malformed values (from_config then reports those)."""
+    if not isinstance(config, dict):
+        return None
+    cls = config.get("class")
+
+    def dim(key):
+        v = config.get(key)
+        return v if type(v) is int and v > 0 else None
+
+    if cls in _NO_PARAMETERS:
+        return 0
+    if cls == "Linear":
+        i, o = dim("in_features"), dim("out_features")
+        return None if i is None or o is None else i * o + (o if config.get("bias", True) else 0)
+    if cls in ("LinearRegression", "LogisticRegression", "SoftmaxRegression", "MLP"):
+        hidden = config.get("hidden", [])
+        out = dim("n_classes") if cls == "SoftmaxRegression" else 1 if cls != "MLP" else dim("out_features")
+        sizes = [dim("in_features"), *hidden, out] if isinstance(hidden, list) else [None]
+        if not all(type(n) is int and n > 0 for n in sizes):
+            return None
+        return sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+    if cls == "Sequential" and isinstance(config.get("layers"), list):
+        counts = [_parameter_count(c) for c in config["layers"]]
+        return None if None in counts else sum(counts)
+    return None
+
+
+def _check_size(path, config, tensors):
+    declared, stored = _parameter_count(config), sum(t.size for t in tensors.values())
+    if declared is not None and declared != stored:
+        raise ModelFileError(f"{path}: the config declares a model of {declared} parameters but the file holds "
+                             f"{stored}; refusing to build it")
+
+
+def _check_metadata(path, model, metadata):
+    """The keys `chainrule predict` reads must fit the model: one class name per output (two for
+    a single output), one mean and standard deviation per input (per output for the target)."""
+    def bad(problem):
+        raise ModelFileError(f"{path}: metadata {problem}")
+
+    if not isinstance(metadata, dict):
+        bad(f"must be a JSON object, got {type(metadata).__name__}")
+    n_in, n_out = getattr(model, "in_features", None), getattr(model, "out_features", None)
+    classes = metadata.get("classes")
+    if classes is not None:
+        if not isinstance(classes, list) or not all(isinstance(c, (str, int, float)) and not isinstance(c, bool)
+                                                    for c in classes):
+            bad("'classes' must be a list of class labels (strings or numbers)")
+        if n_out is not None and len(classes) != (2 if n_out == 1 else n_out):
+            bad(f"'classes' names {len(classes)} classes but the model has {n_out} output(s)")
+    for key, n in (("standardizer", n_in), ("target_standardizer", n_out)):
+        if key not in metadata:
+            continue
+        s = metadata[key]
+        if not isinstance(s, dict) or set(s) != {"mean", "std"}:
+            bad(f"{key!r} must be {{'mean': [...], 'std': [...]}}")
+        for part in ("mean", "std"):
+            values = s[part]
+            if not isinstance(values, list) or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+                bad(f"{key!r} {part} must be a list of finite numbers")
+            if n is not None and len(values) != n:
+                bad(f"{key!r} {part} has {len(values)} values but the model has {n} "
+                    f"{'inputs' if key == 'standardizer' else 'outputs'}")
 
 
 def from_config(config: dict) -> Module:
@@ -84,6 +160,9 @@ def save(model: Module, path, metadata=None):
 def _read(path, kind):
     tensors, meta = load_safetensors(path)
     found = meta.get(_FORMAT)
+    if found == kind and set(meta) - _KEYS[kind]:
+        raise ModelFileError(f"{path}: unknown metadata key(s) {', '.join(sorted(set(meta) - _KEYS[kind]))} "
+                             f"in a chainrule {kind} file")
     if found != kind:
         what = "a chainrule checkpoint" if found == "checkpoint" else (
             "a chainrule model file" if found == "model" else "not a chainrule file (no chainrule metadata)")
@@ -93,14 +172,18 @@ def _read(path, kind):
     return tensors, meta
 
 
-def _build(path, meta):
+def _build(path, meta, tensors):
     if _CONFIG not in meta:
         raise ModelFileError(f"{path}: the file holds no model config ({_CONFIG!r} metadata)")
     config = _loads(path, meta, _CONFIG, "model config")
+    _check_size(path, config, tensors)
     try:
         return from_config(config)
-    except (TypeError, ValueError) as e:
-        raise ModelFileError(f"{path}: cannot rebuild the model from its config {config}: {e}") from None
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as e:
+        shown = json.dumps(config)
+        shown = shown if len(shown) <= 200 else shown[:200] + "..."
+        raise ModelFileError(f"{path}: cannot rebuild the model from its config {shown}: "
+                             f"{type(e).__name__}: {e}") from None
 
 
 def _load_weights(path, model, state):
@@ -118,9 +201,10 @@ def load(path) -> Module:
     corrupted or mismatched files.
     """
     tensors, meta = _read(path, "model")
-    model = _build(path, meta)
+    model = _build(path, meta, tensors)
     _load_weights(path, model, tensors)
     model.metadata = _loads(path, meta, _META, "metadata") if _META in meta else {}
+    _check_metadata(path, model, model.metadata)
     return model
 
 

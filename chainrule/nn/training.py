@@ -15,6 +15,7 @@ import numpy as np
 
 from chainrule.core.errors import ChainruleError, ShapeError
 from chainrule.core.tensor import Tensor, no_grad
+from chainrule.core.threads import for_training
 
 __all__ = [
     "fit", "History", "Callback", "EarlyStopping", "TrainingError",
@@ -478,8 +479,10 @@ def _positive_int(name, value):
 
 
 # ------------------------------------------------------------------------------ fit
+@for_training  # BLAS threads: one for small networks (chainrule.core.threads), or ``threads``
 def fit(model, loss, X, y, *, optimizer, epochs, batch_size=32, shuffle=True, seed=None, validation=None,
-        validation_split=None, metrics=None, early_stopping=None, callbacks=(), progress=True, history=None):
+        validation_split=None, metrics=None, early_stopping=None, callbacks=(), progress=True, history=None,
+        threads=None):
     r"""Train ``model`` to minimise ``loss`` on (X, y) by minibatch gradient descent; return a History.
 
     Each epoch shuffles the rows (``shuffle``), and for each batch of ``batch_size`` rows takes one
@@ -498,6 +501,8 @@ def fit(model, loss, X, y, *, optimizer, epochs, batch_size=32, shuffle=True, se
     with the returned history and the same seed continues the same shuffling stream, so 10 + 10
     epochs equal 20 bit for bit (the history keeps the generator's state; keep
     ``history.to_dict()`` in a checkpoint's extra to resume from a file).
+    threads: BLAS threads; by default one when the largest layer's batch x fan_in x fan_out is below
+    5e7 multiply-adds, else the libraries' own (``chainrule.core.threads``); 0: the libraries' own.
 
     >>> import chainrule as cr
     >>> X, y = cr.data.gaussians(n=100, seed=0)
@@ -618,6 +623,8 @@ def _one_epoch(model, loss_fn, optimizer, X, y, batch_size, order, epoch, bar):
     """One pass over the data: forward, backward and an optimizer step per batch, nothing else."""
     if order is not None:
         X, y = X[order], y[order]  # one gather per epoch; batches below are cheap slices
+        # Read-only: a graph keeps such a batch as it is, with no copy to guard it against change.
+        X.flags.writeable = y.flags.writeable = False
     if hasattr(model, "train"):
         model.train()
     n = len(X)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import gc
 import inspect
 from contextlib import contextmanager
+from contextvars import ContextVar
 from operator import attrgetter
 
 import numpy as np
@@ -37,8 +38,10 @@ def name(x, label: str):
     return x
 
 
-# Open `group` blocks of the current trace: [name, first creation number, last or None].
-_GROUPS: list = []
+# The `group` blocks of the trace being taken in this thread or asyncio task (None outside a
+# trace): [name, first creation number, last or None]. A ContextVar, so that traces taken in
+# several threads at once keep their groups apart.
+_GROUPS: ContextVar = ContextVar("chainrule.trace_groups", default=None)
 
 
 @contextmanager
@@ -56,7 +59,9 @@ def group(label: str):
     """
     # Creation numbers only grow, so a block owns the operations numbered between its two reads.
     entry = [label, next(_tensor._sequence), None]
-    _GROUPS.append(entry)
+    groups = _GROUPS.get()
+    if groups is not None:  # outside a trace a group has nothing to label
+        groups.append(entry)
     try:
         yield
     finally:
@@ -182,13 +187,14 @@ def trace(f, *args, params=None) -> "Graph":
     if params is not None:
         items = params.items() if hasattr(params, "items") else params
         names = {id(p): label for label, p in items}
-    del _GROUPS[:]
+    opened = []
+    token = _GROUPS.set(opened)
     try:
         with enable_grad():
             out = f(*leaves)
-        groups = [tuple(g) for g in _GROUPS if g[2] is not None]
+        groups = [tuple(g) for g in opened if g[2] is not None]
     finally:
-        del _GROUPS[:]
+        _GROUPS.reset(token)
     if isinstance(out, (tuple, list)):
         raise TypeError(f"trace: f returned a {type(out).__name__}; trace one output at a time, "
                         "e.g. trace(lambda *a: f(*a)[0], ...)")

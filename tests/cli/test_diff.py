@@ -129,3 +129,93 @@ def test_subprocess_end_to_end():
     assert bad.returncode == 2 and "unclosed '('" in bad.stderr and "Traceback" not in bad.stderr
     bad = _cli("x", "--at", "x=1", "--method", "fast")
     assert bad.returncode == 2 and "invalid choice" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# -- hostile expressions: every method has a budget, so each answers in seconds ------------------
+
+@pytest.fixture
+def deadline():
+    """Fail a test that runs longer than `seconds` (a signal, not a measured time: today's main
+    runs these for minutes)."""
+    import signal
+
+    def expire(signum, frame):
+        raise TimeoutError("no answer within the deadline")
+
+    old = signal.signal(signal.SIGALRM, expire)
+    yield lambda seconds: signal.alarm(seconds)
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+def test_deeply_nested_tanh_is_differentiated_by_every_method(capsys, deadline):
+    # Written out as a tree the derivative has 10^17 operations; as a graph, 199.
+    deadline(60)
+    code, out, err = run(capsys, "diff", "tanh(" * 50 + "x" + ")" * 50, "--at", "x=0.5", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    reference = data["methods"]["reverse"]["gradient"][0]
+    for key in METHOD_KEYS:
+        assert data["methods"][key]["gradient"][0] == pytest.approx(reference, rel=1e-9), key
+    assert data["symbolic"]["shared"]["derivatives"]["x"]["tree_size"] > 10**15
+    assert data["symbolic"]["shared"]["derivatives"]["x"]["text"] is None  # too long to print
+
+
+def test_power_tower_of_140_operators_gives_no_recursion_error(capsys, deadline):
+    deadline(60)
+    code, out, err = run(capsys, "diff", "**".join(["x"] * 141), "--at", "x=1.01")
+    assert code == 0, err
+    assert "too long to print" in out
+
+
+def test_complex_infinity_in_a_derivative_is_printed_not_a_traceback(capsys, deadline):
+    deadline(60)
+    code, out, err = run(capsys, "diff", "z/0**y", "--at", "z=1", "y=0")
+    assert code in (0, 2), err
+    assert "Traceback" not in out + err
+
+
+def test_methods_over_their_budget_are_skipped_with_their_size(capsys, deadline):
+    from chainrule.modes.compare import MAX_OPERATIONS
+
+    deadline(60)
+    n = 1000
+    code, out, err = run(capsys, "diff", "+".join(f"x{i}" for i in range(n)), "--at",
+                         *[f"x{i}=1" for i in range(n)], "--json")
+    assert code == 0, err
+    methods = json.loads(out)["methods"]
+    assert methods["reverse"]["gradient"] == [1.0] * n
+    assert methods["symbolic-shared"]["gradient"] == [1.0] * n
+    # One forward pass per input, each of the n - 1 additions.
+    assert methods["forward"]["note"] == (f"skipped: too large for forward mode ({n * (n - 1)} operations; "
+                                          f"limit {MAX_OPERATIONS})")
+    assert methods["central"]["note"].startswith("skipped: too large for central differences")
+    assert methods["forward"]["gradient"] is None
+
+
+def test_symbolic_derivative_of_an_exponential_tree_is_compiled_from_its_graph():
+    import chainrule as cr
+    from chainrule.modes import symbolic
+
+    def f(x):
+        for _ in range(60):
+            x = cr.tanh(x)
+        return x
+
+    d = symbolic.derivative(f)
+    assert d.tree_size["x"] > 10**17 and d.dag_size["x"] < 300
+    assert d.function(0.5)[0] == pytest.approx(float(cr.grad(f)(0.5)), rel=1e-12)
+    assert d.text["x"] is None and "operations written out" in str(d)
+    with pytest.raises(symbolic.SymbolicTooLarge, match="limit"):
+        d["x"]
+
+
+def test_sympy_printing_has_one_budget_for_all_derivatives():
+    from chainrule.modes import symbolic
+
+    names = [f"x{i}" for i in range(100)]
+    f = eval(f"lambda {', '.join(names)}: {' * '.join(names)}")
+    d = symbolic.derivative(f)
+    printed = [n for n in names if d.text[n] is not None]
+    assert 0 < len(printed) < len(names)
+    assert sum(d.tree_size[n] for n in printed) <= symbolic.PRINT_LIMIT

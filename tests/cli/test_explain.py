@@ -1,4 +1,5 @@
 """`chainrule explain` and `chainrule explain-step`: tables on the terminal, errors with exit code 2."""
+import json
 import os
 import subprocess
 import sys
@@ -180,3 +181,32 @@ def test_explain_step_regression_data_is_refused(capsys, tmp_path):
     path.write_text("0.5,1,2\n1.5,3,4\n")
     code, _, err = run(capsys, "explain-step", "--data", str(path))
     assert code == 2 and "class numbers" in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["explain", "--at", "x=2", "z=3", "x*z"],
+    ["explain", "--at", "x=2", "z=3", "x*z", "--precision", "4"],
+    ["explain", "--precision", "4", "--at", "x=2", "z=3", "x*z"],
+])
+def test_at_before_the_expression_does_not_swallow_it(capsys, argv):
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    assert "x*z" in out or "x * z" in out
+
+
+def test_an_expression_starting_with_minus_is_not_an_option(capsys, tmp_path):
+    code, out, err = run(capsys, "diff", "-x**2", "--at", "x=1", "--json")
+    assert code == 0, err
+    assert json.loads(out)["methods"]["reverse"]["gradient"] == [-2.0]
+    code, out, err = run(capsys, "explain", "-x*z", "--at", "x=2", "z=3")
+    assert code == 0, err
+    code, out, err = run(capsys, "graph", "--at", "x=2", "-x*x", "-o", str(tmp_path / "g.dot"))
+    assert code == 0, err
+    assert (tmp_path / "g.dot").exists()
+
+
+def test_missing_expression_is_a_usage_error(capsys):
+    code, out, err = run(capsys, "diff", "--at", "x=1")
+    assert code == 2 and "give the expression" in err
+    code, out, err = run(capsys, "explain", "x*z", "--at", "x=1", "z")
+    assert code == 2 and "missing '='" in err

@@ -111,7 +111,8 @@ def test_bad_config_and_mismatched_weights_fail_clearly(tmp_path):
     meta = {"chainrule.format": "model", "chainrule.version": cr.__version__}
     path = tmp_path / "m.safetensors"
     save_safetensors(path, model.state_dict(), {**meta, "chainrule.config": json.dumps({**model.config(), "hidden": [6]})})
-    with pytest.raises(ModelFileError, match=r"weights do not match the architecture.*layers\.0\.weight: shape \(5, 4\) in the state, \(6, 4\)"):
+    # Checked before the model is built: the config's 44 parameters against the file's 37.
+    with pytest.raises(ModelFileError, match="config declares a model of 44 parameters but the file holds 37"):
         cr.nn.load(path)
     save_safetensors(path, model.state_dict(), {**meta, "chainrule.config": "{not json"})
     with pytest.raises(ModelFileError, match="model config stored in the file is not valid JSON"):
@@ -203,3 +204,143 @@ def test_checkpoint_mismatches_leave_the_model_untouched(tmp_path):
     model.save(tmp_path / "model.safetensors")
     with pytest.raises(ModelFileError, match="expected a chainrule checkpoint file"):
         cr.nn.load_checkpoint(tmp_path / "model.safetensors", other)
+
+
+# -- hostile files: each refused with a ModelFileError, before anything large is allocated ----------
+
+def _model_file(tmp_path, metadata=None, name="m.safetensors"):
+    path = tmp_path / name
+    cr.nn.MLP(3, [4], 2, rng=0).save(path, metadata=metadata)
+    return path
+
+
+def _rewrite_meta(path, **changes):
+    """Write path's tensors again with some metadata keys replaced (a checksum is computed anew)."""
+    tensors, meta = chainrule.serialization.load_safetensors(path)
+    save_safetensors(path, tensors, {**meta, **changes})
+    return path
+
+
+def test_nested_brackets_are_refused_by_depth_not_recursion(tmp_path):
+    path = tmp_path / "deep.safetensors"
+    header = b"[" * 1000 + b"]" * 1000
+    path.write_bytes(struct.pack("<Q", len(header)) + header)
+    with pytest.raises(ModelFileError, match="nested 1000 levels deep"):
+        cr.nn.load(path)
+    path = _rewrite_meta(_model_file(tmp_path), **{"chainrule.metadata": "[" * 5000 + "]" * 5000})
+    with pytest.raises(ModelFileError, match="nested 5000 levels deep"):
+        cr.nn.load(path)
+
+
+def test_malformed_header_and_config_values(tmp_path):
+    path = tmp_path / "m.safetensors"
+    header = json.dumps({"w": {"dtype": {}, "shape": [1], "data_offsets": [0, 8]}}).encode()
+    path.write_bytes(struct.pack("<Q", len(header)) + header + bytes(8))
+    with pytest.raises(ModelFileError, match="unknown dtype"):
+        cr.nn.load(path)
+    path = _rewrite_meta(_model_file(tmp_path), **{"chainrule.config": json.dumps({"class": "Sequential"})})
+    with pytest.raises(ModelFileError, match="cannot rebuild the model.*KeyError"):
+        cr.nn.load(path)
+
+
+def test_a_config_larger_than_its_file_is_refused_before_building(tmp_path):
+    # The bomb made small: 4000 x 4000 weights (128 MB; the issue's 40000 x 40000 would be 11.9 GiB)
+    # in a file of 26 numbers. The check fires on the declared size, before anything is built.
+    config = {"class": "MLP", "in_features": 3, "hidden": [4000, 4000], "out_features": 2,
+              "activation": "relu", "init": "xavier_uniform", "dtype": "float64"}
+    path = _rewrite_meta(_model_file(tmp_path), **{"chainrule.config": json.dumps(config)})
+    assert path.stat().st_size < 8192
+    with pytest.raises(ModelFileError, match=r"declares a model of 16028002 parameters but the file holds 26"):
+        cr.nn.load(path)
+
+
+@pytest.mark.parametrize("metadata, match", [
+    ({"classes": ["a", "b", "c"]}, "names 3 classes but the model has 2 output"),
+    ({"classes": [["a"], "b"]}, "list of class labels"),
+    ({"standardizer": {"mean": [0, 0], "std": [1, 1]}}, "has 2 values but the model has 3 inputs"),
+    ({"standardizer": {"mean": [0, 0, 0]}}, "'standardizer' must be"),
+    ({"target_standardizer": {"mean": [0.0], "std": [1.0]}}, "has 1 values but the model has 2 outputs"),
+])
+def test_metadata_that_predict_reads_must_fit_the_model(tmp_path, metadata, match):
+    with pytest.raises(ModelFileError, match=match):
+        cr.nn.load(_model_file(tmp_path, metadata))
+
+
+def test_only_regular_files_are_read(tmp_path):
+    import signal
+
+    fifo = tmp_path / "fifo.safetensors"
+    os.mkfifo(fifo)
+    old = signal.signal(signal.SIGALRM, lambda *a: (_ for _ in ()).throw(TimeoutError("blocked on a FIFO")))
+    signal.alarm(20)
+    try:
+        with pytest.raises(ModelFileError, match="is a FIFO"):
+            cr.nn.load(fifo)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    zero = tmp_path / "zero.safetensors"
+    zero.symlink_to("/dev/zero")
+    with pytest.raises(ModelFileError, match="is a device"):
+        cr.nn.load(zero)
+    with pytest.raises(ModelFileError, match="is a folder"):
+        cr.nn.load(tmp_path)
+
+
+def test_every_bit_flip_is_detected_or_harmless(tmp_path):
+    path = _model_file(tmp_path, {"classes": ["cat", "dog"]})
+    raw = path.read_bytes()
+    model = cr.nn.load(path)
+    state, meta = model.state_dict(), model.metadata
+    rng = np.random.default_rng(0)
+    flipped = tmp_path / "flipped.safetensors"
+    outcomes = {"refused": 0, "same": 0}
+    for bit in rng.choice(len(raw) * 8, size=400, replace=False):
+        data = bytearray(raw)
+        data[bit // 8] ^= 1 << (bit % 8)
+        flipped.write_bytes(bytes(data))
+        try:
+            loaded = cr.nn.load(flipped)
+        except ModelFileError:
+            outcomes["refused"] += 1
+            continue
+        assert loaded.metadata == meta and loaded.config() == model.config(), bit
+        for name, value in loaded.state_dict().items():
+            assert value.tobytes() == state[name].tobytes(), (bit, name)
+        outcomes["same"] += 1
+    assert outcomes["refused"] > 300
+
+
+def test_a_data_bit_flip_is_a_checksum_mismatch(tmp_path):
+    path = _model_file(tmp_path)
+    raw = bytearray(path.read_bytes())
+    raw[-3] ^= 4
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ModelFileError, match="checksum mismatch"):
+        cr.nn.load(path)
+
+
+def test_files_without_a_checksum_still_load(tmp_path):
+    st_numpy = pytest.importorskip("safetensors.numpy")
+    path = _model_file(tmp_path)
+    tensors, meta = chainrule.serialization.load_safetensors(path)
+    old = tmp_path / "old.safetensors"
+    st_numpy.save_file(tensors, str(old), metadata=meta)  # the reference writer: no checksum
+    assert cr.nn.load(old).config() == cr.nn.load(path).config()
+
+
+def test_stale_temporaries_of_killed_saves_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    stale = tmp_path / f".m.safetensors.{dead}.0123456789ab.tmp"
+    live = tmp_path / f".m.safetensors.{os.getppid()}.0123456789ab.tmp"  # a save in progress elsewhere
+    other = tmp_path / f".n.safetensors.{dead}.0123456789ab.tmp"
+    for p in (stale, live, other):
+        p.write_bytes(b"partial")
+    _model_file(tmp_path)
+    assert not stale.exists()
+    assert live.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other.name, "m.safetensors"])
