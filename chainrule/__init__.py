@@ -37,7 +37,9 @@ _LAZY_NAMES = {
     "compare": "chainrule.modes.compare",
     **dict.fromkeys(("trace", "name", "Graph"), "chainrule.viz.trace"),
     "cost": "chainrule.viz.cost",
+    "exercise": "chainrule.viz.exercise",
     **dict.fromkeys(("fit", "History"), "chainrule.nn.training"),
+    **dict.fromkeys(("TrainingWarning", "VanishingGradientWarning", "ExplodingGradientWarning"), "chainrule.nn.diagnostics"),
     "sweep": "chainrule.sweeps",
 }
 

@@ -103,14 +103,16 @@ def run(args):
         parts.append(join_tables(tables, args.format))
     sep = {"html": "\n", "latex": "\n\n\\bigskip\n\n"}.get(args.format, "\n\n")
     text = sep.join(parts)
-    if args.format == "html" and len(parts) > 1:
-        text = "<div>\n" + text + "\n</div>"
+    if args.format == "html":
+        from chainrule.viz.page import html_page
+
+        text = html_page("chainrule explain-step", text)
     write_output(text, args.output)
     if args.graph is not None:
         from chainrule.viz.dot import GraphTooLargeError, GraphvizError
 
         try:
-            graph.draw(args.graph)
+            graph.draw(args.graph, rows=True)  # one row per layer, not one long strip
         except (ValueError, GraphTooLargeError, OSError) as err:
             raise UsageError(str(err)) from None
         except GraphvizError as err:

@@ -65,6 +65,9 @@ def register(sub):
                    f"{TOY_DEFAULTS['epochs']} for the 2-D sets)")
     g.add_argument("--batch-size", type=int, default=d["batch_size"],
                    help=f"examples per gradient step (default {d['batch_size']}; 1 is plain SGD)")
+    g.add_argument("--diagnostics", action="store_true", help="record per layer and epoch the gradient and weight "
+                   "norms, the update/weight ratio and the saturated and dead units (in metrics.json and "
+                   "diagnostics.png), and warn naming the layer where gradients vanish or explode")
     g.add_argument("--no-shuffle", action="store_true", help="visit the examples in file order every epoch")
     g.add_argument("--patience", type=int, default=None, help="stop when the validation loss has not improved "
                    "for this many epochs, and keep the best weights")
@@ -347,7 +350,8 @@ class Training:
                                epochs=args.epochs, batch_size=args.batch_size, shuffle=not args.no_shuffle,
                                seed=args.seed, validation=self.validation,
                                metrics=None if self.classification else ("mse", "r2"),
-                               early_stopping=args.patience, callbacks=self.callbacks, progress=progress)
+                               early_stopping=args.patience, callbacks=self.callbacks, progress=progress,
+                               diagnostics=args.diagnostics)
         except (TrainingError, DataError) as err:
             raise usage(str(err)) from None
         self.seconds = time.perf_counter() - began
@@ -533,6 +537,11 @@ def _figures(out, model, history, loss, classification, X, y, scaler, yte, pred,
     from chainrule.viz import nnplots
 
     written = []
+    if history.diagnostics:
+        from chainrule.viz.diagnostics import plot_diagnostics
+
+        plot_diagnostics(history, out / "diagnostics.png", title=f"{meta['data']}: gradients and units per layer")
+        written.append("diagnostics.png")
     nnplots.plot_history(history, out / "loss.png", title=f"{meta['data']}: training")
     written.append("loss.png")
     if classification:

@@ -270,6 +270,8 @@ binary_cross_entropy = defprim(
     "binary_cross_entropy", _bce_impl,
     (lambda g, ans, p, y: multiply(g, _bce_dp(p, y)), lambda g, ans, p, y: multiply(g, _bce_dy(p))),
     (lambda t, ans, p, y: multiply(t, _bce_dp(p, y)), lambda t, ans, p, y: multiply(t, _bce_dy(p))),
+    # Symbolically the formula itself: it agrees with the clamped value for p inside (0, 1).
+    sym=lambda sp, p, y: -(y * sp.log(p) + (1 - y) * sp.log(1 - p)),
     latex="\\operatorname{{BCE}}\\left({0}, {1}\\right)", elementwise=True, analytic=False,
     doc="-(y log p + (1 - y) log(1 - p)) elementwise for probabilities p and targets y, each log "
         "clamped at -100; a primitive so that, as in PyTorch, its value and its derivative "
@@ -397,6 +399,9 @@ softmax = defprim("softmax", _softmax_impl,
                    multiply(ans, subtract(g, sum(multiply(g, ans), axis=axis, keepdims=True))),),
                   (lambda t, ans, x, axis=-1:
                    multiply(ans, subtract(t, sum(multiply(t, ans), axis=axis, keepdims=True))),),
+                  # Symbolic values are numbers, and the softmax of one number is e^x / e^x = 1
+                  # (sp is None where a symbolic derivative is evaluated on numbers).
+                  sym=lambda sp, x, axis=-1: np.ones_like(x) if sp is None else sp.Integer(1),
                   latex="\\operatorname{{softmax}}\\left({0}\\right)",
                   doc="exp(x) / sum exp(x) along axis; a primitive because its vjp "
                       "s * (g - <g, s>) needs only the output (one pass, stable).")
@@ -595,6 +600,7 @@ getitem = defprim("getitem", _getitem_impl,
 scatter_add = defprim("scatter_add", _scatter_add_impl,
                       (lambda g, ans, u, index, shape: getitem(g, index=index),),
                       (lambda t, ans, u, index, shape: scatter_add(t, index=index, shape=shape),),
+                      sym=lambda sp, u, index, shape: u,  # one number placed in a one-element array
                       latex="\\operatorname{{scatter}}\\left({0}\\right)",
                       doc="Zeros of `shape` with u added at index (repeated indices add up); "
                           "the transpose of getitem.")
@@ -626,6 +632,7 @@ def _one_tangent(op):
 
 concatenate = defprim("concatenate", _concatenate_impl, PerArg(_concat_vjp),
                       _one_tangent(lambda *xs, axis: concatenate(*xs, axis=axis)),
+                      sym=lambda sp, *xs, axis=0: xs[0],  # one piece: symbolic mode refuses several (an array)
                       latex="\\left[{0}\\right]", doc="Join arrays along an existing axis.")
 
 
@@ -639,4 +646,5 @@ def _stack_vjp(i, g, ans, *xs, axis=0):
 
 
 stack = defprim("stack", _stack_impl, PerArg(_stack_vjp), _one_tangent(lambda *xs, axis: stack(*xs, axis=axis)),
+                sym=lambda sp, *xs, axis=0: xs[0],  # one piece: symbolic mode refuses several (an array)
                 latex="\\left[{0}\\right]", doc="Join arrays along a new axis.")

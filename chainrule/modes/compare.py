@@ -180,6 +180,21 @@ class Comparison:
         out += self._symbolic_lines(latex=True)
         return "\n".join(out)
 
+    def _repr_html_(self):
+        """Jupyter: the table, its notes and the symbolic derivatives."""
+        import html
+
+        from chainrule.viz.page import html_table
+
+        head, rows, notes = self._rows()
+        out = [html_table(head, rows, caption=self._header(), numeric=range(1, len(head)))]
+        if notes:
+            out.append("<ol>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ol>")
+        sym = self._symbolic_lines(latex=False)
+        if sym:
+            out.append(f"<pre>{html.escape(chr(10).join(sym[1:]))}</pre>")
+        return '<div class="chainrule">' + "".join(out) + "</div>"
+
     def _symbolic_lines(self, latex):
         shared, naive = self.symbolic.get("shared"), self.symbolic.get("naive")
         d = shared or naive

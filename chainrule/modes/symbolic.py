@@ -57,7 +57,7 @@ SYMPY_LIMIT = 10_000
 
 # Reverse rules that need array shapes (transposes, scatters): on the scalars of symbolic mode the
 # Jacobian is 1 x 1, so the forward rule with the cotangent in place of the tangent is the same.
-_SCALAR_RULE_FROM_JVP = frozenset({"matmul", "linear", "getitem"})
+_SCALAR_RULE_FROM_JVP = frozenset({"matmul", "linear", "getitem", "stack", "concatenate"})
 
 
 class SymbolicError(ChainruleError, ValueError):
@@ -103,6 +103,9 @@ class SymbolicValue(Box, ArrayOperators):
             # would be differentiated as one number, wrongly.
             raise SymbolicError(f"symbolic: {prim.name} to shape {tuple(shape)}: symbolic differentiation works on "
                                 "functions of numbers (scalars), not arrays")
+        if prim.name in ("stack", "concatenate") and len(args) > 1:
+            raise SymbolicError(f"symbolic: {prim.name} of {len(args)} numbers makes an array; symbolic "
+                                "differentiation works on functions of numbers (scalars), not arrays")
         graph = self._graph
         level = self._level
         nodes = []
@@ -578,6 +581,16 @@ class SymbolicDerivative(Mapping):
             shown = self.text[n] or f"<{self.tree_size[n]} operations written out>"
             lines.append(f"df/d{n} = {shown}    [{self.size[n]} operations {kind}]")
         return "\n".join(lines)
+
+    def _repr_html_(self):
+        """Jupyter: one row per variable, its derivative (or its size when too long) and size."""
+        from chainrule.viz.page import html_table
+
+        kind = "as a tree" if self.method == "naive" else "as a graph"
+        rows = [[f"df/d{n}", self.text[n] if self.printable(n) else f"<{self.tree_size[n]} operations written out>",
+                 str(self.size[n])] for n in self.wrt]
+        return html_table(["derivative", "expression", f"operations {kind}"], rows,
+                          caption=f"Symbolic derivatives ({self.method} route)", numeric=(2,))
 
     def to_dict(self):
         """Plain data for JSON: per variable, the text and LaTeX (None when too long to print) and sizes."""

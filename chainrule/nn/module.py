@@ -305,6 +305,18 @@ class Module:
                 out.extend((f"{name}.{k}", w) for k, w in v.items() if isinstance(w, Module))
         return out
 
+    def _repr_html_(self):
+        """Jupyter: the structure, then one row per parameter with its shape and size."""
+        import html
+
+        from chainrule.viz.page import html_table
+
+        rows = [[name, " x ".join(map(str, p.data.shape)) or "scalar", f"{p.data.size:,}", str(p.data.dtype)]
+                for name, p in self.named_parameters()]
+        table = html_table(["parameter", "shape", "entries", "dtype"], rows, numeric=(2,),
+                           caption=f"{type(self).__name__}: {self.num_parameters():,} parameters")
+        return f'<div class="chainrule"><pre>{html.escape(repr(self))}</pre>{table}</div>'
+
     def __repr__(self):
         children = self._repr_children()
         head = f"{type(self).__name__}({self.extra_repr()}"

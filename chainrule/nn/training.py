@@ -47,6 +47,8 @@ class History:
         # The shuffling generator's state after the last epoch: a later fit with the same seed
         # (also after a checkpoint round trip) continues the same stream of permutations.
         self.rng_state = None
+        # fit(..., diagnostics=True): one dict per epoch and layer (see chainrule.nn.diagnostics).
+        self.diagnostics: list[dict] = []
 
     def _record(self, epoch, logs, seconds=None):
         self.epochs.append(int(epoch))
@@ -90,7 +92,7 @@ class History:
         """Plain lists and numbers, ready for json.dump; from_dict reads it back."""
         return {"epochs": list(self.epochs), "history": {k: list(v) for k, v in self.history.items()},
                 "params": dict(self.params), "times": list(self.times), "stopped_early": self.stopped_early,
-                "rng_state": self.rng_state}
+                "rng_state": self.rng_state, "diagnostics": [dict(r) for r in self.diagnostics]}
 
     @classmethod
     def from_dict(cls, d):
@@ -101,7 +103,30 @@ class History:
         h.times = [float(t) for t in d.get("times", [])]
         h.stopped_early = d.get("stopped_early")
         h.rng_state = d.get("rng_state")
+        h.diagnostics = [dict(r) for r in d.get("diagnostics", [])]
         return h
+
+    def _repr_html_(self):
+        """Jupyter: one row per epoch (the first and last ten of a long run), the best marked."""
+        from chainrule.viz.page import html_table
+
+        if not self.epochs:
+            return html_table(["epoch"], [], caption="History: no epochs")
+        keys = list(self.history)
+        best = self.best()[0] if ("val_loss" in self.history or "loss" in self.history) else None
+        shown = range(len(self.epochs))
+        if len(self.epochs) > 20:
+            shown = [*range(10), None, *range(len(self.epochs) - 10, len(self.epochs))]
+        rows = []
+        for i in shown:
+            if i is None:
+                rows.append(["..."] + [""] * len(keys))
+                continue
+            mark = " (best)" if self.epochs[i] == best else ""
+            rows.append([f"{self.epochs[i]}{mark}"] + [f"{self.history[k][i]:.4g}" for k in keys])
+        caption = f"History: {len(self.epochs)} epochs" + (
+            f", stopped early at epoch {self.stopped_early}" if self.stopped_early else "")
+        return html_table(["epoch"] + keys, rows, caption=caption, numeric=range(1, len(keys) + 1))
 
     def __repr__(self):
         if not self.epochs:
@@ -482,7 +507,7 @@ def _positive_int(name, value):
 @for_training  # BLAS threads: one for small networks (chainrule.core.threads), or ``threads``
 def fit(model, loss, X, y, *, optimizer, epochs, batch_size=32, shuffle=True, seed=None, validation=None,
         validation_split=None, metrics=None, early_stopping=None, callbacks=(), progress=True, history=None,
-        threads=None):
+        threads=None, diagnostics=False):
     r"""Train ``model`` to minimise ``loss`` on (X, y) by minibatch gradient descent; return a History.
 
     Each epoch shuffles the rows (``shuffle``), and for each batch of ``batch_size`` rows takes one
@@ -496,6 +521,10 @@ def fit(model, loss, X, y, *, optimizer, epochs, batch_size=32, shuffle=True, se
     validation: (X_val, y_val), or validation_split: a fraction of (X, y) held out at random.
     metrics: names ("accuracy", "error_rate", "mse", "mae", "r2") or functions ``m(y, predictions)``;
     default accuracy for classification losses. early_stopping: an EarlyStopping or a patience.
+    diagnostics: True (or a ``chainrule.nn.diagnostics.Diagnostics``) records per epoch and layer the
+    gradient and weight norms, the update/weight ratio and the saturated and dead units in
+    ``history.diagnostics``, and warns (``cr.VanishingGradientWarning``) naming the layer where
+    gradients vanish or explode; off, it costs nothing.
     callbacks: Callback objects or functions ``fn(epoch, logs)`` (returning True stops).
     seed: the same seed (and the same initial weights) gives bit-identical training; fit again
     with the returned history and the same seed continues the same shuffling stream, so 10 + 10
@@ -568,6 +597,14 @@ def fit(model, loss, X, y, *, optimizer, epochs, batch_size=32, shuffle=True, se
                           n_val=0 if validation is None else len(validation[0]),
                           steps_per_epoch=-(-n // batch_size), loss=_loss_name(loss_fn))
     hooks = list(callbacks)
+    if diagnostics is not None and diagnostics is not False:
+        from chainrule.nn.diagnostics import Diagnostics
+
+        if diagnostics is True:
+            diagnostics = Diagnostics()
+        elif not isinstance(diagnostics, Diagnostics):
+            raise TrainingError(f"fit: diagnostics must be True, False or a Diagnostics, got {diagnostics!r}")
+        hooks.append(diagnostics.bind(loss_fn, X, y))
     if early_stopping is not None:
         if not isinstance(early_stopping, EarlyStopping):
             early_stopping = EarlyStopping(patience=early_stopping)

@@ -52,10 +52,12 @@ def node_label(graph, node, values=True, grads=True, precision=4) -> list:
     return lines
 
 
-def to_dot(graph, values=True, grads=True, precision=4, rankdir="LR", title=None) -> str:
+def to_dot(graph, values=True, grads=True, precision=4, rankdir="LR", title=None, rows=False) -> str:
     """Graphviz DOT source: one node per quantity labelled with its operation, value and gradient
     (d output / d quantity); inputs, parameters and constants styled apart; nodes of one
-    ``group`` (a layer) in one cluster; the output drawn with a double border.
+    ``group`` (a layer) in one cluster; the output drawn with a double border. With ``rows=True``
+    each group's operations form one row, left to right, and the rows stack downwards: a deep
+    network reads like a page instead of one long strip.
 
     >>> import chainrule as cr
     >>> src = cr.trace(lambda x: cr.exp(x) * x, 1.0).to_dot()
@@ -64,7 +66,9 @@ def to_dot(graph, values=True, grads=True, precision=4, rankdir="LR", title=None
     """
     if grads and graph._adjoints is None and graph.output.scalar:
         graph._ensure_backward()
-    out = ["digraph chainrule {", f"  rankdir={rankdir};",
+    if rows:
+        rankdir = "TB"
+    out = ["digraph chainrule {", f"  rankdir={rankdir};", *(["  newrank=true;"] if rows else []),
            '  node [fontname="Helvetica", fontsize=10];',
            '  edge [color="#666666", arrowsize=0.6];']
     if title:
@@ -77,14 +81,27 @@ def to_dot(graph, values=True, grads=True, precision=4, rankdir="LR", title=None
             out.append(line)
         else:
             clusters.setdefault(n.group, []).append(line)
+    row_of = {}
+    if rows:
+        for n in graph.nodes:
+            if n.kind == OP and n.group is not None:
+                row_of.setdefault(n.group, []).append(f"n{n.index}")
     for k, (label, lines) in enumerate(clusters.items()):
         out.append(f"  subgraph cluster_{k} {{")
         out.append(f'    label={_quote(str(label))}; style="rounded,dashed"; color="#8a8a8a"; fontname="Helvetica";')
         out.extend("  " + line for line in lines)
+        if label in row_of:
+            out.append(f"    {{ rank=same; {'; '.join(row_of[label])}; }}")
         out.append("  }")
+    row = {n.index: n.group for n in graph.nodes if rows and n.kind == OP and n.group in row_of}
     for n in graph.nodes:
         for a in n.args:
-            out.append(f"  n{a.index} -> n{n.index};")
+            # An edge from one row to the next leaves the layout alone, so every row starts at the left.
+            loose = a.index in row and n.index in row and row[a.index] != row[n.index]
+            out.append(f"  n{a.index} -> n{n.index}{' [constraint=false]' if loose else ''};")
+    firsts = [names[0] for names in row_of.values()]
+    for a, b in zip(firsts, firsts[1:]):  # the rows stacked, first node above first node
+        out.append(f"  {a} -> {b} [style=invis, weight=10, minlen=2];")  # a row of its inputs between
     out.append("}")
     return "\n".join(out) + "\n"
 

@@ -102,8 +102,18 @@ class Step:
                 Table(f"SGD update (lr = {fmt_value(self.lr)})", update)]
 
     def render(self, format="text", precision=6) -> str:
+        """The three tables in ``format``: text, markdown, latex or html (a complete page)."""
         _style(format)
-        return join_tables(self.tables(precision), format)
+        text = join_tables(self.tables(precision), format)
+        if format == "html":
+            from chainrule.viz.page import html_page
+
+            text = html_page(f"Training step: loss {fmt_value(self.loss)}", text)
+        return text
+
+    def draw(self, path, format=None, **options):
+        """Write the step's computation graph to ``path`` (.svg, .png or .dot), one row per layer."""
+        return self.graph.draw(path, format=format, rows=True, **options)
 
     def __str__(self):
         return self.render("text")
@@ -112,7 +122,7 @@ class Step:
         return f"<Step: loss {fmt_value(self.loss)}, prediction {self.prediction}, label {self.y}>"
 
     def _repr_html_(self):
-        return self.render("html")
+        return join_tables(self.tables(), "html")
 
 
 def explain_step(model, x, y, lr=0.1, update=True) -> Step:

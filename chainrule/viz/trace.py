@@ -499,24 +499,35 @@ class Graph:
 
         return tangent_table(self, direction, precision=precision)
 
-    def explain(self, format="text", forward_mode=None, precision=6) -> str:
-        """The forward and backward tables (and the tangent table along ``forward_mode``) as one
-        document in ``format``: text, markdown, latex or html."""
-        from chainrule.viz.tables import join_tables
-
+    def _tables(self, forward_mode=None, precision=6):
         tables = [self.forward_table(precision)]
         if self.output.scalar or self._adjoints is not None:
             tables.append(self.backward_table(precision=precision))
         if forward_mode is not None:
             tables.append(self.tangent_table(forward_mode, precision))
-        return join_tables(tables, format)
+        return tables
+
+    def explain(self, format="text", forward_mode=None, precision=6) -> str:
+        """The forward and backward tables (and the tangent table along ``forward_mode``) as one
+        document in ``format``: text, markdown, latex or html (a complete page, styled)."""
+        from chainrule.viz.tables import join_tables
+
+        text = join_tables(self._tables(forward_mode, precision), format)
+        if format == "html":
+            from chainrule.viz.page import html_page
+
+            ins = ", ".join(n.name for n in self.inputs)
+            text = html_page(f"Trace of {self.output.name} = f({ins})", text)
+        return text
 
     def _repr_html_(self):
-        # Jupyter: the drawing when Graphviz is there, else the tables.
+        # Jupyter: the drawing when Graphviz is there, else the tables (a fragment of the page).
+        from chainrule.viz.tables import join_tables
+
         svg = self._repr_svg_()
         if svg is not None:
             return svg[svg.find("<svg"):] if "<svg" in svg else svg
-        return self.explain("html")
+        return join_tables(self._tables(), "html")
 
     def _repr_svg_(self):
         from chainrule.viz.dot import render_svg_or_none

@@ -44,9 +44,10 @@ def test_forward_mode_and_formats(capsys, tmp_path):
     code, out, _ = run(capsys, "explain", QUIZ, "--at", "x=2", "z=3", "--forward-mode", "--format", "html",
                        "--precision", "12")
     assert code == 0
+    assert out.startswith("<!DOCTYPE html>") and "<style>" in out  # a complete page
     root = ET.fromstring(out)
-    assert len(root.findall("table")) == 3
-    last = root.findall("table")[2].find("tbody").findall("tr")[-1]
+    assert len(list(root.iter("table"))) == 3
+    last = list(root.iter("table"))[2].find("tbody").findall("tr")[-1]
     cells = ["".join(td.itertext()) for td in last.findall("td")]
     x = cr.tensor(2.0, requires_grad=True)
     (cr.exp(x * 3.0) + x * 3.0 / cr.log(x) + cr.sin(cr.log(x)) / (x * 3.0)).backward()
@@ -155,7 +156,8 @@ def test_explain_step_digits_html_and_graph(capsys, tmp_path):
     code, out, _ = run(capsys, "explain-step", "--data", "digits", "--index", "3", "--hidden", "5",
                        "--init", "uniform", "--activation", "tanh", "--format", "html", "--graph", str(graph))
     assert code == 0
-    assert len(ET.fromstring(out).findall("table")) == 3
+    assert out.startswith("<!DOCTYPE html>") and "<title>" in out
+    assert len(list(ET.fromstring(out).iter("table"))) == 3
     src = graph.read_text()
     assert 'subgraph cluster_' in src and 'label="layer 1"' in src and 'label="output layer"' in src
 

@@ -2,6 +2,8 @@
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -125,7 +127,8 @@ def test_step_tables_in_every_format():
     for row in ("dJ/ds", "dJ/dW2", "dJ/dz", "dJ/da", "dJ/dW1", "W1 new"):
         assert row in text
     root = ET.fromstring(step.render("html"))
-    assert len(root.findall("table")) == 3
+    assert root.tag == "html" and len(list(root.iter("table"))) == 3
+    assert ET.fromstring(step._repr_html_()).tag == "div"  # Jupyter gets the fragment
     assert "\\frac{\\partial J}{\\partial W_{1}}" in step.render("latex")
     assert "| dJ/dW2 |" in step.render("markdown")
 
@@ -163,3 +166,25 @@ def test_identity_activation_adds_no_quantity():
     step = explain_step(model, np.ones(3), 1, update=False)
     assert [n for n, _ in step.forward_names] == ["a", "s", "y_hat", "J"]
     assert "dJ/da" in str(step) and "dJ/dz" not in str(step)
+
+
+def _png_size(path):
+    import struct
+
+    data = path.read_bytes()[:24]
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_step_drawing_has_one_row_per_layer(tmp_path):
+    model = cr.nn.MLP(64, [16, 16], 10, activation="sigmoid", init="xavier_uniform", rng=0)
+    step = explain_step(model, np.random.default_rng(0).random(64), 3)
+    src = step.graph.to_dot(rows=True)
+    assert "rankdir=TB" in src and src.count("rank=same") == 4  # layer 1, layer 2, output layer, loss
+    assert "constraint=false" in src  # the edge into the next row does not push it to the right
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz's dot is not installed")
+    width, height = _png_size(step.draw(tmp_path / "rows.png"))
+    strip_w, strip_h = _png_size(step.graph.draw(tmp_path / "strip.png"))
+    assert width / height < 4 < strip_w / strip_h, ((width, height), (strip_w, strip_h))
+    assert width < strip_w / 2

@@ -81,8 +81,10 @@ def test_every_term_value_is_the_product_of_its_factors(graph):
 
 def test_html_is_well_formed(graph):
     html = graph.explain("html", forward_mode="x")
+    assert html.startswith("<!DOCTYPE html>")  # a complete page, styled
     root = ET.fromstring(html)  # XML-parsable, so every tag is closed
-    tables = root.findall("table")
+    assert root.tag == "html" and root.find("head").find("style") is not None
+    tables = list(root.iter("table"))
     assert len(tables) == 3
     rows = tables[1].find("tbody").findall("tr")
     names = ["".join(r.find("td").itertext()) for r in rows]
