@@ -43,6 +43,7 @@ _LAZY_NAMES = {
     "exercise": "chainrule.viz.exercise",
     **dict.fromkeys(("fit", "History"), "chainrule.nn.training"),
     **dict.fromkeys(("TrainingWarning", "VanishingGradientWarning", "ExplodingGradientWarning"), "chainrule.nn.diagnostics"),
+    "sweep": "chainrule.sweeps",
 }
 
 

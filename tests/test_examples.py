@@ -65,8 +65,20 @@ def test_depth_vs_width(tmp_path, capsys):
     figures(tmp_path, out, "decision_boundaries.png", "training_loss.png")
 
 
+def test_how_many_layers(tmp_path, capsys):
+    out = run_example("how_many_layers", tmp_path, capsys)
+    rows = re.findall(r"^(sigmoid|relu)\s+depth (\d) \(width (\d+), (\d+) weights\): test accuracy ([\d.]+)", out, re.M)
+    assert len(rows) == 10 and all(abs(int(w) - 5000) < 150 for *_, w, _ in rows)  # about equal weights
+    for act in ("sigmoid", "relu"):
+        scores = {int(d): float(a) for name, d, _, _, a in rows if name == act}
+        best = int(re.search(rf"^finding: with {act} the best depth is (\d)", out, re.M).group(1))
+        assert scores[best] == max(scores.values())  # the finding says what the numbers say
+    assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 10
+    figures(tmp_path, out, "how_many_layers.png")
+
+
 @pytest.mark.parametrize("name", ["zero_training_error", "cross_entropy_vs_quadratic", "zero_init_symmetry",
-                                  "depth_vs_width"])
+                                  "depth_vs_width", "how_many_layers"])
 def test_example_is_documented(name):
     text = (EXAMPLES / f"{name}.py").read_text()
     assert text.startswith('"""') and "--out" in text and "--quick" in text

@@ -281,15 +281,21 @@ def _canonical(kind, name):
 
 
 # ------------------------------------------------------------------------------ run
-def run(args):
-    import numpy as np
+def load_inputs(args):
+    """The data of one run, as ``setup`` takes it: {"X", "y", "info", "test"} (test: (X, y) of
+    --test-data, or None). A sweep loads it once per distinct data set and ships it to workers."""
+    info = {}
+    X, y = load_data(args.data, args.label, args.n_features, args.seed, args.n_samples, args.noise, info)
+    test = None
+    if args.test_data is not None:
+        test = load_data(args.test_data, args.label, args.n_features, args.seed, args.n_samples, args.noise)
+    return {"X": X, "y": y, "info": info, "test": test}
 
-    import chainrule as cr
-    from chainrule import metrics as M
-    from chainrule.data import DataError, Standardizer, train_test_split
-    from chainrule.nn.training import TrainingError, fit, predict
-    from chainrule.serialization import save_json_atomic
 
+def resolve(args):
+    """Check every option that needs no data and fill in the defaults that depend on the data set
+    and the optimizer (args.hidden, args.epochs); returns the resolved settings. UsageError on
+    anything wrong, before any data is read (a sweep checks each grid point with it)."""
     opt_name = args.optimizer.lower()
     if opt_name not in ("adam", "sgd"):
         raise usage(f"unknown optimizer {args.optimizer!r}; valid names: adam, sgd")
@@ -325,8 +331,80 @@ def run(args):
         raise usage(f"--test-size must be in (0, 1), got {args.test_size}")
     activation = _canonical("activation", args.activation)
     init = _canonical("init", args.init) if args.init else ("kaiming_uniform" if activation == "relu" else "xavier_uniform")
-    info = {}
-    X, y = load_data(args.data, args.label, args.n_features, args.seed, args.n_samples, args.noise, info)
+    return {"optimizer": opt_name, "schedule": schedule, "lr": lr, "momentum": momentum,
+            "activation": activation, "init": init}
+
+
+class Training:
+    """One run of `chainrule train`, set up by ``setup`` (every check passed, model built) and
+    trained by ``fit``; `chainrule train` and each run of `chainrule sweep` are this same code."""
+
+    def fit(self, progress=False):
+        """Train; returns the History (also kept as self.history) and the seconds it took."""
+        from chainrule.data import DataError
+        from chainrule.nn.training import TrainingError, fit
+
+        args, began = self.args, time.perf_counter()
+        try:
+            self.history = fit(self.model, self.loss, self.Xtr, self.ytr, optimizer=self.optimizer,
+                               epochs=args.epochs, batch_size=args.batch_size, shuffle=not args.no_shuffle,
+                               seed=args.seed, validation=self.validation,
+                               metrics=None if self.classification else ("mse", "r2"),
+                               early_stopping=args.patience, callbacks=self.callbacks, progress=progress,
+                               diagnostics=args.diagnostics)
+        except (TrainingError, DataError) as err:
+            raise usage(str(err)) from None
+        self.seconds = time.perf_counter() - began
+        return self.history
+
+    def evaluate(self):
+        """Validation and test metrics of the trained model, with epochs and speed (a dict)."""
+        from chainrule import metrics as M
+        from chainrule.nn.training import predict
+
+        results, history = {}, self.history
+        parts = ([("val", *self.validation)] if self.validation is not None else []) + [("test", self.Xte, self.yte)]
+        for name, Xp, yp in parts:
+            if self.classification:
+                p = predict(self.model, Xp, self.loss)
+                results.update({f"{name}_accuracy": M.accuracy(yp, p), f"{name}_error_rate": M.error_rate(yp, p)})
+            else:
+                p = self.yscaler.inverse_transform(predict(self.model, Xp, self.loss).reshape(len(Xp), -1))
+                if name == "val":  # validation targets were scaled for training; score in the data's units
+                    yp = self.yscaler.inverse_transform(yp)
+                results.update({f"{name}_mse": M.mean_squared_error(yp, p), f"{name}_r2": M.r2_score(yp, p)})
+        self.pred = p
+        results.update(epochs=len(history), seconds=round(self.seconds, 3),
+                       examples_per_second=round(len(history) * len(self.Xtr) / max(self.seconds, 1e-9)))
+        if history.stopped_early:
+            results["stopped_early_at_epoch"] = history.stopped_early
+        return results
+
+    def describe(self):
+        """The two lines `chainrule train` prints before training."""
+        args, s = self.args, self.settings
+        width = "-".join(map(str, args.hidden)) or "none"
+        return (f"{args.data}: {len(self.Xtr)} training and {len(self.Xte)} test examples, {self.X.shape[1]} "
+                "features, " + (f"{len(self.meta['classes'])} classes" if self.classification
+                                else f"{self.n_out} target(s)") + "\n"
+                + f"MLP hidden {width} {s['activation']}, {self.loss}, {s['optimizer']} lr {s['lr']:g}"
+                + (f" momentum {s['momentum']:g}" if s["optimizer"] == "sgd" else "")
+                + (f" weight decay {args.weight_decay:g}" if args.weight_decay else "")
+                + f", {args.epochs} epochs of batch {args.batch_size}, schedule {s['schedule']}, seed {args.seed}")
+
+
+def setup(args, data=None):
+    """Check the options of `chainrule train` (an argparse Namespace), load the data unless
+    ``data`` (from ``load_inputs``) is given, split and standardize it, and build the model and
+    optimizer: a Training ready to ``fit``. UsageError on anything wrong, before any epoch."""
+    import numpy as np
+
+    import chainrule as cr
+    from chainrule.data import Standardizer, train_test_split
+
+    settings = resolve(args)
+    data = load_inputs(args) if data is None else data
+    X, y, info = data["X"], data["y"], data["info"]
     classification = y.dtype.kind in "iubU"
     n_out = len(np.unique(y)) if classification else (1 if y.ndim == 1 else y.shape[1])
     weights = count_parameters(X.shape[1], args.hidden, n_out)
@@ -353,8 +431,8 @@ def run(args):
         if loss == "bce_logits" and len(classes) != 2:
             raise usage(f"--loss bce_logits needs exactly two classes, found {len(classes)}")
         meta["classes"] = classes.tolist()
-    if args.test_data is not None:
-        Xte, yte = load_data(args.test_data, args.label, args.n_features, args.seed, args.n_samples, args.noise)
+    if data["test"] is not None:
+        Xte, yte = data["test"]
         if Xte.shape[1] != X.shape[1]:
             raise usage(f"--test-data has {Xte.shape[1]} features but --data has {X.shape[1]}")
         if classification:
@@ -384,13 +462,15 @@ def run(args):
         meta["target_standardizer"] = yscaler.to_dict()
     n_out = (1 if loss == "bce_logits" else len(classes)) if classification else ytr.shape[1]
     try:
-        model = cr.nn.MLP(X.shape[1], list(args.hidden), n_out, activation=activation, init=init, rng=args.seed)
+        model = cr.nn.MLP(X.shape[1], list(args.hidden), n_out, activation=settings["activation"],
+                          init=settings["init"], rng=args.seed)
     except ValueError as err:
         raise usage(str(err)) from None
-    optimizer = (cr.optim.Adam(model.parameters(), lr=lr, weight_decay=args.weight_decay) if opt_name == "adam"
-                 else cr.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=args.weight_decay))
+    lr, wd = settings["lr"], args.weight_decay
+    optimizer = (cr.optim.Adam(model.parameters(), lr=lr, weight_decay=wd) if settings["optimizer"] == "adam"
+                 else cr.optim.SGD(model.parameters(), lr=lr, momentum=settings["momentum"], weight_decay=wd))
     callbacks = []
-    if schedule == "cosine":
+    if settings["schedule"] == "cosine":
         scheduler = cr.optim.CosineAnnealingLR(optimizer, T_max=args.epochs)
         callbacks.append(lambda epoch, logs: scheduler.step())
     validation = None
@@ -402,50 +482,31 @@ def run(args):
             raise usage(f"cannot hold out --validation-split {args.validation_split} of {len(Xtr)} training "
                         f"examples: {err}") from None
         validation = (Xv, yv)
+    job = Training()
+    job.__dict__.update(args=args, settings=settings, X=X, y=y, Xtr=Xtr, ytr=ytr, Xte=Xte, yte=yte,
+                        validation=validation, classification=classification, loss=loss, n_out=n_out, meta=meta,
+                        scaler=scaler, yscaler=yscaler, model=model, optimizer=optimizer, callbacks=callbacks)
+    return job
 
-    width = "-".join(map(str, args.hidden)) or "none"
-    print(f"{args.data}: {len(Xtr)} training and {len(Xte)} test examples, {X.shape[1]} features, "
-          + (f"{len(classes)} classes" if classification else f"{n_out} target(s)"), file=sys.stderr)
-    print(f"MLP hidden {width} {activation}, {loss}, {opt_name} lr {lr:g}"
-          + (f" momentum {momentum:g}" if opt_name == "sgd" else "")
-          + (f" weight decay {args.weight_decay:g}" if args.weight_decay else "")
-          + f", {args.epochs} epochs of batch {args.batch_size}, schedule {schedule}, seed {args.seed}", file=sys.stderr)
+
+def run(args):
+    from chainrule.serialization import save_json_atomic
+
+    job = setup(args)
+    print(job.describe(), file=sys.stderr)
     out = prepare_out(args.out, args.overwrite)
-    began = time.perf_counter()
-    try:
-        history = fit(model, loss, Xtr, ytr, optimizer=optimizer, epochs=args.epochs,
-                      batch_size=args.batch_size, shuffle=not args.no_shuffle, seed=args.seed,
-                      validation=validation, metrics=None if classification else ("mse", "r2"),
-                      early_stopping=args.patience, callbacks=callbacks, progress=not args.no_progress,
-                      diagnostics=args.diagnostics)
-    except (TrainingError, DataError) as err:
-        raise usage(str(err)) from None
-    seconds = time.perf_counter() - began
+    history = job.fit(progress=not args.no_progress)
+    results = job.evaluate()
+    seconds = job.seconds
 
-    results = {}
-    parts = ([("val", *validation)] if validation is not None else []) + [("test", Xte, yte)]
-    for name, Xp, yp in parts:
-        if classification:
-            p = predict(model, Xp, loss)
-            results.update({f"{name}_accuracy": M.accuracy(yp, p), f"{name}_error_rate": M.error_rate(yp, p)})
-        else:
-            p = yscaler.inverse_transform(predict(model, Xp, loss).reshape(len(Xp), -1))
-            if name == "val":  # validation targets were scaled for training; score in the data's units
-                yp = yscaler.inverse_transform(yp)
-            results.update({f"{name}_mse": M.mean_squared_error(yp, p), f"{name}_r2": M.r2_score(yp, p)})
-    pred = p
-    results.update(epochs=len(history), seconds=round(seconds, 3),
-                   examples_per_second=round(len(history) * len(Xtr) / max(seconds, 1e-9)))
-    if history.stopped_early:
-        results["stopped_early_at_epoch"] = history.stopped_early
-
-    model.save(out / MODEL_FILE, metadata=meta)
+    job.model.save(out / MODEL_FILE, metadata=job.meta)
     options = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
-    save_json_atomic(out / METRICS_FILE, {"results": results, "options": options, "model": model.config(),
+    save_json_atomic(out / METRICS_FILE, {"results": results, "options": options, "model": job.model.config(),
                                           "history": history.to_dict()})
     written = [MODEL_FILE, METRICS_FILE]
     if not args.no_figures:
-        written += _figures(out, model, history, loss, classification, X, y, scaler, yte, pred, meta)
+        written += _figures(out, job.model, history, job.loss, job.classification, job.X, job.y, job.scaler,
+                            job.yte, job.pred, job.meta)
 
     # With --json, stdout is the one JSON document and every message goes to stderr.
     say = sys.stderr if args.json else sys.stdout
