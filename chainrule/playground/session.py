@@ -125,9 +125,9 @@ def parse_csv(text) -> tuple[np.ndarray, np.ndarray]:
     Labels that are all 0 or 1 make a classification set, anything else a regression set.
     Coordinates are rescaled by their largest magnitude into [-1, 1], the playground's square.
 
-    >>> X, y = parse_csv("x1,x2,label\\n0,0,1\\n2,1,0\\n")
+    >>> X, y = parse_csv("x1,x2,label\\n0,0,1\\n2,1,0\\n-2,0,0\\n0,-1,1\\n")
     >>> X.tolist(), y.tolist()
-    ([[0.0, 0.0], [1.0, 0.5]], [1.0, 0.0])
+    ([[0.0, 0.0], [1.0, 0.5], [-1.0, 0.0], [0.0, -0.5]], [1.0, 0.0, 0.0, 1.0])
     """
     if not isinstance(text, str):
         raise ConfigError(f"csv must be a string, got {type(text).__name__}")
