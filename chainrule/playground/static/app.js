@@ -74,12 +74,12 @@ function connect() {
     if (typeof ev.data !== "string") return onFrame(ev.data);
     const msg = JSON.parse(ev.data);
     if (msg.type === "config") {
-      config = msg.config; showConfig();
-      if (first) {  // the URL's settings, if any, replace the defaults
+      if (first) {  // the URL's settings, if any, replace the defaults (read before showing them)
         first = false;
         const wanted = readHash();
         if (Object.keys(wanted).length) send({type: "config", config: wanted});
       }
+      config = msg.config; showConfig();
     } else if (msg.type === "data") { data = msg; curve = []; }
     else if (msg.type === "error") { showError(msg.message); setPlaying(false); }
     else if (msg.type === "explain") { $("explanation").innerHTML = msg.html; }
