@@ -51,8 +51,8 @@ def encode_frame(frame: dict) -> bytes:
     header.update(type="frame", grid=GRID, n_maps=len(frame["maps"]))
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 4)  # the float32 data start 4-byte aligned
-    return (struct.pack("<I", len(text)) + text + frame["boundary"].astype("<f4").tobytes()
-            + frame["maps"].astype("<f4").tobytes())
+    return b"".join([struct.pack("<I", len(text)), text, frame["boundary"].astype("<f4", copy=False).data,
+                     frame["maps"].astype("<f4", copy=False).data])
 
 
 def _parse(text):

@@ -148,10 +148,11 @@ def test_explain_shows_explain_step(page, url):
 
 
 def test_screenshot_for_the_readme(page, url):
-    loaded(page, url + "#dataset=spiral&hidden=8,8,6&optimizer=adam&learning_rate=0.03&features=x1,x2,x1^2,x2^2,sin_x1,sin_x2&noise=0")
+    loaded(page, url + "#dataset=spiral&hidden=8,8,6&activation=relu&optimizer=adam&learning_rate=0.01"
+                "&features=x1,x2,x1^2,x2^2,sin_x1,sin_x2&noise=0")
     page.wait_for_function("location.hash.includes('dataset=spiral')")
     page.get_by_test_id("play").click()
-    page.wait_for_function("Number(document.querySelector('[data-testid=epoch]').textContent) > 60")
+    page.wait_for_function("Number(document.querySelector('[data-testid=epoch]').textContent) > 50")
     page.get_by_test_id("pause").click()
     page.get_by_test_id("show-test").check()
     out = ROOT / "docs" / "playground.png"
