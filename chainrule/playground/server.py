@@ -8,8 +8,9 @@ Protocol (client -> server, JSON text; every field checked, unknown ones refused
 * ``{"type": "upload", "csv": "x1,x2,label\\n..."}``  own 2-D data (at most 256 KiB, 5000 rows)
 * ``{"type": "set_weight", "layer": l, "to": i, "from": j, "value": w}``
 * ``{"type": "explain", "index": k}``      one training example's forward/backward step
+* ``{"type": "diagnostics"}``              per-layer gradient norms and saturated/dead units
 
-Server -> client: JSON ``{"type": "config" | "data" | "error" | "explain", ...}`` and binary
+Server -> client: JSON ``{"type": "config" | "data" | "error" | "explain" | "diagnostics", ...}`` and binary
 frames: a little-endian uint32 header length, the JSON header (padded with spaces to a multiple
 of 4 bytes), then float32 arrays: the GRID x GRID output map, then one map per unit.
 A bad message gets ``{"type": "error", "message": ...}`` and the connection stays open.
@@ -42,6 +43,7 @@ SESSIONS: dict[int, Session] = {}
 MESSAGES = {
     "config": {"config"}, "step": {"n"}, "reset": set(), "regenerate": set(), "frame": set(),
     "upload": {"csv"}, "set_weight": {"layer", "to", "from", "value"}, "explain": {"index"},
+    "diagnostics": set(),
 }
 
 
@@ -119,6 +121,9 @@ async def _handle(ws, session, msg):
         session.set_weight(msg["layer"], msg["to"], msg["from"], msg["value"])
     elif kind == "explain":
         await ws.send_json(_explain(session, msg["index"]))
+        return
+    elif kind == "diagnostics":
+        await ws.send_json({"type": "diagnostics", "layers": session.diagnostics()})
         return
     await ws.send_bytes(encode_frame(session.frame()))
 

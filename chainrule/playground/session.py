@@ -341,12 +341,30 @@ class Session:
 
     def losses(self):
         """(train loss, test loss): the data loss without the penalty, over each whole set."""
-        values = []
+        return [loss for loss, _ in self._scores()]
+
+    def _scores(self):
+        """(loss, classification error or None) on the training and the test set."""
+        out = []
         for X, y in self._data:
             with no_grad():
-                v = self._base_loss(self.model(X), y)
-            values.append(float(np.asarray(v.data if hasattr(v, "data") else v)))
-        return values
+                z = self.model(X)
+                v = self._base_loss(z, y)
+            loss = float(np.asarray(v.data if hasattr(v, "data") else v))
+            error = None
+            if self.task == "classification":
+                labels = self.points[1] if X is self._data[0][0] else self.points[3]
+                error = float(np.mean((self._score(np.asarray(z.data)) > 0) != (labels > 0.5)))
+            out.append((loss, error))
+        return out
+
+    def diagnostics(self):
+        """Per layer: the gradient's and the weights' norms, and the fraction of saturated
+        (sigmoid, tanh) or dead (ReLU) units, on the training set (``cr.nn`` diagnostics)."""
+        from chainrule.nn.diagnostics import layer_records
+
+        X, y = self._data[0]
+        return layer_records(self.model, self._base_loss, X, y)
 
     @property
     def epoch(self) -> float:
@@ -357,9 +375,10 @@ class Session:
         (input features first, then each hidden unit), as float32."""
         hidden, out = self._forward(self._grid_features)
         maps = np.concatenate([self._grid_features, *hidden], axis=1).T
-        train, test = self.losses()
+        (train, train_error), (test, test_error) = self._scores()
         return {
             "step": self.steps, "epoch": round(self.epoch, 3), "train_loss": train, "test_loss": test,
+            "train_error": train_error, "test_error": test_error,
             "boundary": np.ascontiguousarray(self._score(out), dtype=np.float32).reshape(GRID, GRID),
             "maps": np.ascontiguousarray(maps, dtype=np.float32).reshape(-1, GRID, GRID),
             "weights": [np.asarray(l.weight.data).tolist() for l in self.model.layers],

@@ -159,3 +159,17 @@ def test_screenshot_for_the_readme(page, url):
     out.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(out))
     assert out.stat().st_size > 10_000 and page.errors == []
+
+
+def test_presets_and_gradient_panel(page, url):
+    loaded(page, url)
+    page.get_by_test_id("preset").select_option(label="sigmoid, five layers")
+    page.wait_for_function("location.hash.includes('activation=sigmoid')")
+    page.wait_for_function("document.querySelectorAll('[data-testid=diagnostics] tr').length === 1 + 6")
+    assert "1/4" in page.get_by_test_id("preset-note").inner_text()
+    page.get_by_test_id("preset").select_option(label="one hidden layer: gaussians")
+    page.wait_for_function("location.hash.includes('dataset=gaussians') && location.hash.includes('hidden=8&')")
+    page.get_by_test_id("play").click()
+    page.wait_for_function("Number(document.querySelector('[data-testid=train-error]').textContent) < 0.05")
+    page.get_by_test_id("pause").click()
+    assert page.errors == []

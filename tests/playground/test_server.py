@@ -250,3 +250,27 @@ def test_doctests():
     from chainrule.playground import session
 
     assert doctest.testmod(session).failed == 0
+
+
+def test_diagnostics_show_vanishing_gradients_and_frames_carry_the_error(client):
+    with client.websocket_connect("/ws") as ws:
+        opened(ws)
+        ws.send_json({"type": "config", "config": {"activation": "sigmoid", "hidden": [8, 8, 8, 8, 8]}})
+        ws.receive_json()
+        header, _, _ = decode(ws.receive_bytes())
+        assert 0 <= header["train_error"] <= 1 and 0 <= header["test_error"] <= 1
+        ws.send_json({"type": "diagnostics"})
+        layers = ws.receive_json()["layers"]
+    assert [r["layer"] for r in layers] == [1, 2, 3, 4, 5, 6]
+    assert layers[0]["grad_norm"] < 1e-2 * layers[-1]["grad_norm"]  # each sigmoid: at most 1/4
+    assert all(0 <= r["saturated"] <= 1 for r in layers[:-1])
+
+
+def test_classification_error_is_the_share_of_wrong_signs():
+    s = Session({"dataset": "gaussians", "hidden": [4], "optimizer": "adam", "learning_rate": 0.05})
+    s.step(200)
+    f = s.frame()
+    X, y = s.points[0], s.points[1]
+    out = np.asarray(s.model(s._data[0][0]).data)[:, 0]
+    assert f["train_error"] == pytest.approx(np.mean((out > 0) != (y == 1))) and f["train_error"] < 0.1
+    assert Session({"dataset": "plane"}).frame()["train_error"] is None

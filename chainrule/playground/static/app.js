@@ -10,6 +10,27 @@ const NUM = ["noise", "n", "train_ratio", "learning_rate", "batch_size", "reg_ra
 const STR = ["dataset", "activation", "loss", "init", "optimizer", "regularization"];
 const STEPS_PER_FRAME = 10;
 
+// The lecture's poll questions: each sets up the network; pressing play shows the answer.
+const ONE_LAYER = {hidden: [8], features: ["x1", "x2"], activation: "tanh", loss: "bce", init: "glorot",
+  optimizer: "adam", learning_rate: 0.03, noise: 0, regularization: "none"};
+const POLL = "Poll: does one hidden layer (8 tanh units, inputs x\u2081 x\u2082) reach zero classification " +
+  "error on this set? Press play and watch the train error.";
+const PRESETS = [
+  ["one hidden layer: circle", {...ONE_LAYER, dataset: "circle"}, POLL],
+  ["one hidden layer: xor", {...ONE_LAYER, dataset: "xor"}, POLL],
+  ["one hidden layer: gaussians", {...ONE_LAYER, dataset: "gaussians"}, POLL],
+  ["one hidden layer: spiral", {...ONE_LAYER, dataset: "spiral"}, POLL],
+  ["one hidden layer: plane (MSE)", {...ONE_LAYER, dataset: "plane", loss: "quadratic"},
+    "Poll: does one hidden layer reach near-zero MSE on the plane? Press play and watch the loss."],
+  ["one hidden layer: multi-gaussian (MSE)", {...ONE_LAYER, dataset: "multi_gaussian", loss: "quadratic"},
+    "Poll: does one hidden layer reach near-zero MSE on the six bumps? Press play and watch the loss."],
+  ["zero initialization", {...ONE_LAYER, dataset: "circle", hidden: [4, 4], init: "zeros"},
+    "Every weight starts at 0: press play and watch the units of a layer stay identical (the symmetry trap)."],
+  ["sigmoid, five layers", {...ONE_LAYER, dataset: "circle", hidden: [8, 8, 8, 8, 8], activation: "sigmoid",
+    optimizer: "sgd", learning_rate: 0.3},
+    "Watch the gradient norms: each sigmoid scales the gradient by at most 1/4 on its way back."],
+];
+
 const $ = (id) => document.getElementById(id);
 let ws = null, config = null, data = null, frame = null, playing = false;
 let curve = [];  // [epoch, train, test]
@@ -83,6 +104,7 @@ function connect() {
     } else if (msg.type === "data") { data = msg; curve = []; }
     else if (msg.type === "error") { showError(msg.message); setPlaying(false); }
     else if (msg.type === "explain") { $("explanation").innerHTML = msg.html; }
+    else if (msg.type === "diagnostics") drawDiagnostics(msg.layers);
   };
   ws.onclose = () => { setPlaying(false); showError("connection closed: restart `chainrule playground` and reload"); };
 }
@@ -112,7 +134,22 @@ function onFrame(buffer) {
   curve.push([header.epoch, header.train_loss, header.test_loss]);
   if (curve.length > 2000) curve = curve.filter((_, i) => i % 2 === 0);
   draw();
+  // the gradient norms cost a backward pass over the training set: every 5th frame while playing
+  onFrame.count = (onFrame.count || 0) + 1;
+  if (!playing || onFrame.count % 5 === 0) send({type: "diagnostics"});
   if (playing) send({type: "step", n: STEPS_PER_FRAME});
+}
+
+function drawDiagnostics(layers) {
+  const logs = layers.map((r) => Math.log10(Math.max(r.grad_norm, 1e-12)));
+  const low = Math.min(...logs, -8), high = Math.max(...logs, 1);
+  $("diagnostics").innerHTML = "<tr><td>layer</td><td>grad norm</td><td></td><td>units</td></tr>" + layers.map((r, i) => {
+    const w = 100 * (logs[i] - low) / ((high - low) || 1);
+    const units = r.saturated !== null ? `${Math.round(100 * r.saturated)}% saturated`
+      : r.dead !== null ? `${Math.round(100 * r.dead)}% dead` : "";
+    return `<tr><td>${r.layer}</td><td>${r.grad_norm.toExponential(2)}</td>` +
+      `<td style="width:40%"><div class="bar" style="width:${w.toFixed(1)}%"></div></td><td>${units}</td></tr>`;
+  }).join("");
 }
 
 function fmt(v) { return Number(v).toPrecision(4).replace(/\.?0+$/, "").replace(/\.?0+e/, "e"); }
@@ -122,6 +159,8 @@ function draw() {
   $("train-loss").textContent = fmt(frame.train_loss);
   $("test-loss").textContent = fmt(frame.test_loss);
   $("epoch").textContent = String(frame.epoch);
+  $("train-error").textContent = frame.train_error === null ? "-" : fmt(frame.train_error);
+  $("test-error").textContent = frame.test_error === null ? "-" : fmt(frame.test_error);
   drawBoundary();
   drawNetwork();
   drawCurve();
@@ -252,6 +291,14 @@ function setPlaying(on) {
 }
 
 function bind() {
+  PRESETS.forEach(([label], i) => $("preset").add(new Option(label, String(i))));
+  $("preset").addEventListener("change", () => {
+    const p = PRESETS[Number($("preset").value)];
+    if (!$("preset").value || !p) return;
+    setPlaying(false);
+    $("preset-note").textContent = p[2];
+    change(p[1]);
+  });
   for (const k of STR) $(k).addEventListener("change", () => change({[k]: $(k).value}));
   for (const k of ["learning_rate", "reg_rate", "noise", "train_ratio", "n", "batch_size"]) {
     $(k).addEventListener("change", () => {
