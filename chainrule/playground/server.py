@@ -12,7 +12,8 @@ Protocol (client -> server, JSON text; every field checked, unknown ones refused
 
 Server -> client: JSON ``{"type": "config" | "data" | "error" | "explain" | "diagnostics", ...}`` and binary
 frames: a little-endian uint32 header length, the JSON header (padded with spaces to a multiple
-of 4 bytes), then float32 arrays: the GRID x GRID output map, then one map per unit.
+of 4 bytes), then float32 arrays: the GRID x GRID output map, one map per unit, and with
+``compare_init`` set, the second network's output map (its losses are in the header's "twin").
 A bad message gets ``{"type": "error", "message": ...}`` and the connection stays open.
 Nothing a client sends is evaluated: JSON is parsed, numbers checked, CSV cells go to float().
 """
@@ -49,12 +50,13 @@ MESSAGES = {
 
 def encode_frame(frame: dict) -> bytes:
     """A frame as bytes: uint32 header length, JSON header, float32 boundary and unit maps."""
-    header = {k: v for k, v in frame.items() if k not in ("boundary", "maps")}
+    arrays = ("boundary", "maps", "twin_boundary")
+    header = {k: v for k, v in frame.items() if k not in arrays}
     header.update(type="frame", grid=GRID, n_maps=len(frame["maps"]))
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 4)  # the float32 data start 4-byte aligned
-    return b"".join([struct.pack("<I", len(text)), text, frame["boundary"].astype("<f4", copy=False).data,
-                     frame["maps"].astype("<f4", copy=False).data])
+    return b"".join([struct.pack("<I", len(text)), text,
+                     *(frame[k].astype("<f4", copy=False).data for k in arrays if k in frame)])
 
 
 def _parse(text):

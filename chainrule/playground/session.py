@@ -67,15 +67,17 @@ SCHEMA = {
     "regularization": ("choice", REGULARIZATIONS),
     "reg_rate": ("float", (0.0, 10.0)),
     "seed": ("int", (0, 2**31 - 1)),
+    "compare_init": ("choice", ("none", *INITS)),
 }
 DEFAULTS = {
     "dataset": "circle", "noise": 0.05, "n": 500, "train_ratio": 0.5, "features": ["x1", "x2"],
     "hidden": [4, 2], "activation": "tanh", "loss": "bce", "init": "glorot", "optimizer": "sgd",
     "learning_rate": 0.03, "batch_size": 10, "regularization": "none", "reg_rate": 0.0, "seed": 1,
+    "compare_init": "none",
 }
 # What a change of each setting rebuilds: the data (and so the model), the model, or the optimizer.
 _DATA_KEYS = {"dataset", "noise", "n", "train_ratio", "seed"}
-_MODEL_KEYS = {"features", "hidden", "activation", "loss", "init"}
+_MODEL_KEYS = {"features", "hidden", "activation", "loss", "init", "compare_init"}
 
 
 class ConfigError(ValueError):
@@ -217,6 +219,15 @@ class Session:
         self._order = np.random.default_rng(c["seed"] + 1)
         self._queue = np.empty(0, dtype=np.int64)
         self._make_optimizer()
+        # Side by side: a second network on the same data, the same batches in the same order,
+        # differing only in its initialization (compare zeros with Glorot: the symmetry trap).
+        self.twin = None
+        if c["compare_init"] != "none":
+            twin = Session.__new__(Session)
+            twin.config = dict(c, init=c["compare_init"], compare_init="none")
+            twin.custom, twin._grid, twin.points = self.custom, self._grid, self.points
+            twin._make_model()
+            self.twin = twin
 
     def _target(self, y):
         loss = self.config["loss"]
@@ -266,6 +277,8 @@ class Session:
                 self._make_optimizer()
             elif "learning_rate" in changed:
                 self.optimizer.lr = self.config["learning_rate"]
+            if self.twin is not None and not changed & _MODEL_KEYS:
+                self.twin.configure({k: changes[k] for k in changed})
         except Exception:
             self.config = old
             raise
@@ -313,6 +326,8 @@ class Session:
         _one_epoch(self.model, self._loss_fn, self.optimizer, X[take], y[take], bs, None, self.steps, None)
         self.steps += n
         self.seen += need
+        if self.twin is not None:
+            self.twin.step(n)
 
     # ------------------------------------------------------------------ views
     def _forward(self, X):
@@ -383,7 +398,15 @@ class Session:
             "maps": np.ascontiguousarray(maps, dtype=np.float32).reshape(-1, GRID, GRID),
             "weights": [np.asarray(l.weight.data).tolist() for l in self.model.layers],
             "biases": [np.asarray(l.bias.data).tolist() for l in self.model.layers],
+            **(self._twin_frame() if self.twin is not None else {}),
         }
+
+    def _twin_frame(self):
+        (train, train_error), (test, test_error) = self.twin._scores()
+        _, out = self.twin._forward(self.twin._grid_features)
+        return {"twin": {"init": self.twin.config["init"], "train_loss": train, "test_loss": test,
+                         "train_error": train_error, "test_error": test_error},
+                "twin_boundary": np.ascontiguousarray(self.twin._score(out), dtype=np.float32).reshape(GRID, GRID)}
 
     def data_message(self) -> dict:
         """The points (train and test) and the task, sent when the data change."""

@@ -173,3 +173,14 @@ def test_presets_and_gradient_panel(page, url):
     page.wait_for_function("Number(document.querySelector('[data-testid=train-error]').textContent) < 0.05")
     page.get_by_test_id("pause").click()
     assert page.errors == []
+
+
+def test_side_by_side_init(page, url):
+    loaded(page, url + "#compare_init=zeros&hidden=4,4")
+    page.wait_for_function("!document.querySelector('[data-testid=twin]').hidden")
+    page.get_by_test_id("play").click()
+    page.wait_for_function("Number(document.querySelector('[data-testid=epoch]').textContent) > 5")
+    page.get_by_test_id("pause").click()
+    # zeros stays at chance (log 2 for cross-entropy) while Glorot learns
+    assert float(page.get_by_test_id("twin-train-loss").inner_text()) > 0.69
+    assert page.errors == []

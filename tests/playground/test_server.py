@@ -274,3 +274,20 @@ def test_classification_error_is_the_share_of_wrong_signs():
     out = np.asarray(s.model(s._data[0][0]).data)[:, 0]
     assert f["train_error"] == pytest.approx(np.mean((out > 0) != (y == 1))) and f["train_error"] < 0.1
     assert Session({"dataset": "plane"}).frame()["train_error"] is None
+
+
+def test_side_by_side_init_trains_a_second_network_on_the_same_batches(client):
+    with client.websocket_connect("/ws") as ws:
+        opened(ws)
+        ws.send_json({"type": "config", "config": {"compare_init": "zeros", "hidden": [4, 4]}})
+        ws.receive_json()
+        decode(ws.receive_bytes())
+        ws.send_json({"type": "step", "n": 50})
+        blob = ws.receive_bytes()
+    header, boundary, rest = decode(blob)
+    assert header["twin"]["init"] == "zeros" and rest.shape[0] == header["n_maps"] + 1
+    # The twin is the same setup with zeros: its own session, trained alone, gives the same output.
+    alone = Session({"init": "zeros", "hidden": [4, 4]})
+    alone.step(50)
+    f = alone.frame()
+    assert np.allclose(rest[-1], f["boundary"]) and header["twin"]["train_loss"] == pytest.approx(f["train_loss"])

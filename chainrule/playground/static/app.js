@@ -7,7 +7,7 @@ const FEATURE_LABELS = {"x1": "x\u2081", "x2": "x\u2082", "x1^2": "x\u2081\u00b2
   "x1x2": "x\u2081x\u2082", "sin_x1": "sin x\u2081", "sin_x2": "sin x\u2082"};
 // Settings kept in the URL hash, with how to read each back.
 const NUM = ["noise", "n", "train_ratio", "learning_rate", "batch_size", "reg_rate", "seed"];
-const STR = ["dataset", "activation", "loss", "init", "optimizer", "regularization"];
+const STR = ["dataset", "activation", "loss", "init", "optimizer", "regularization", "compare_init"];
 const STEPS_PER_FRAME = 10;
 
 // The lecture's poll questions: each sets up the network; pressing play shows the answer.
@@ -129,6 +129,7 @@ function onFrame(buffer) {
   header.boundary = new Float32Array(buffer, 4 + hlen, size);
   header.maps = [];
   for (let m = 0; m < header.n_maps; m++) header.maps.push(new Float32Array(buffer, 4 + hlen + 4 * size * (m + 1), size));
+  if (header.twin) header.twin_boundary = new Float32Array(buffer, 4 + hlen + 4 * size * (header.n_maps + 1), size);
   frame = header;
   if (!curve.length || header.epoch < curve[curve.length - 1][0]) curve = [];
   curve.push([header.epoch, header.train_loss, header.test_loss]);
@@ -167,9 +168,21 @@ function draw() {
 }
 
 function drawBoundary() {
-  const canvas = $("boundary"), g = frame.grid;
-  const off = drawBoundary.off || (drawBoundary.off = document.createElement("canvas"));
-  paint(off, frame.boundary, g, 1, $("discretize").checked && data && data.task === "classification");
+  $("twin").hidden = !frame.twin;
+  if (frame.twin) {
+    $("twin-init").textContent = frame.twin.init;
+    $("twin-train-loss").textContent = fmt(frame.twin.train_loss);
+    $("twin-test-loss").textContent = fmt(frame.twin.test_loss);
+    drawMap($("twin-boundary"), frame.twin_boundary);
+  }
+  drawMap($("boundary"), frame.boundary);
+}
+
+// An output map scaled to the canvas, with the training (and test) points on it.
+function drawMap(canvas, values) {
+  const g = frame.grid;
+  const off = drawMap.off || (drawMap.off = document.createElement("canvas"));
+  paint(off, values, g, 1, $("discretize").checked && data && data.task === "classification");
   const ctx = canvas.getContext("2d");
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(off, 0, 0, canvas.width, canvas.height);
