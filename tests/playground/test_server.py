@@ -291,3 +291,17 @@ def test_side_by_side_init_trains_a_second_network_on_the_same_batches(client):
     alone.step(50)
     f = alone.frame()
     assert np.allclose(rest[-1], f["boundary"]) and header["twin"]["train_loss"] == pytest.approx(f["train_loss"])
+
+
+def test_each_connection_has_its_own_model(client):
+    with client.websocket_connect("/ws") as a, client.websocket_connect("/ws") as b:
+        opened(a), opened(b)
+        assert len(server.SESSIONS) == 2
+        a.send_json({"type": "config", "config": {"hidden": [3]}})
+        a.receive_json(), a.receive_bytes()
+        b.send_json({"type": "step", "n": 7})
+        hb, _, _ = decode(b.receive_bytes())
+        a.send_json({"type": "frame"})
+        ha, _, _ = decode(a.receive_bytes())
+    assert (len(ha["weights"]), ha["step"]) == (2, 0) and (len(hb["weights"]), hb["step"]) == (3, 7)
+    assert server.SESSIONS == {}
