@@ -389,13 +389,18 @@ class Session:
         """The state to draw: losses, epoch, the output map (GRID x GRID) and one map per unit
         (input features first, then each hidden unit), as float32."""
         hidden, out = self._forward(self._grid_features)
-        maps = np.concatenate([self._grid_features, *hidden], axis=1).T
+        # One float32 block, unit by unit: the feature maps, then each layer's outputs transposed.
+        maps = np.empty((self._grid_features.shape[1] + sum(h.shape[1] for h in hidden), GRID * GRID), np.float32)
+        row = 0
+        for h in (self._grid_features, *hidden):
+            maps[row:row + h.shape[1]] = h.T
+            row += h.shape[1]
         (train, train_error), (test, test_error) = self._scores()
         return {
             "step": self.steps, "epoch": round(self.epoch, 3), "train_loss": train, "test_loss": test,
             "train_error": train_error, "test_error": test_error,
             "boundary": np.ascontiguousarray(self._score(out), dtype=np.float32).reshape(GRID, GRID),
-            "maps": np.ascontiguousarray(maps, dtype=np.float32).reshape(-1, GRID, GRID),
+            "maps": maps.reshape(-1, GRID, GRID),
             "weights": [np.asarray(l.weight.data).tolist() for l in self.model.layers],
             "biases": [np.asarray(l.bias.data).tolist() for l in self.model.layers],
             **(self._twin_frame() if self.twin is not None else {}),
