@@ -138,12 +138,24 @@ def test_url_state_reproduces_the_setup(browser, page, url):
     other.close()
 
 
-def test_explain_shows_explain_step(page, url):
+def test_explain_shows_the_numbers_of_explain_step(page, url):
+    import chainrule as cr
+    from chainrule.playground.session import Session
+
     loaded(page, url + "#loss=softmax_ce&hidden=3")
     page.wait_for_function("location.hash.includes('loss=softmax_ce')")
+    page.get_by_test_id("example").fill("5")
     page.get_by_test_id("explain").click()
-    page.wait_for_function("document.querySelector('[data-testid=explanation] table') !== null")
-    assert re.search(r"\d", page.get_by_test_id("explanation").inner_text())
+    shown = page.frame_locator("[data-testid=explanation-frame]").locator("body")
+    shown.locator("table").first.wait_for()
+    # The same setup traced directly: the same numbers, in the same order.
+    s = Session({"loss": "softmax_ce", "hidden": [3]})
+    X, y = s._data[0]
+    step = cr.viz.explain_step(s.model, X[5], int(y[5]), lr=s.config["learning_rate"])
+    number = r"-?\d+\.\d+(?:e[-+]?\d+)?"
+    expected = re.findall(number, step.render("text"))
+    assert len(expected) > 20
+    assert re.findall(number, shown.inner_text().replace("\u2212", "-")) == expected
     assert page.errors == []
 
 

@@ -103,7 +103,14 @@ function connect() {
       config = msg.config; showConfig();
     } else if (msg.type === "data") { data = msg; curve = []; }
     else if (msg.type === "error") { showError(msg.message); setPlaying(false); }
-    else if (msg.type === "explain") { $("explanation").innerHTML = msg.html; }
+    else if (msg.type === "explain") {
+      // explain_step's page is a whole document with its own styles: it gets a frame of its own
+      const f = document.createElement("iframe");
+      f.setAttribute("data-testid", "explanation-frame");
+      f.srcdoc = msg.html;
+      $("explanation").replaceChildren(f);
+      $("explanation").dataset.loss = String(msg.loss);
+    }
     else if (msg.type === "diagnostics") drawDiagnostics(msg.layers);
   };
   ws.onclose = () => { setPlaying(false); showError("connection closed: restart `chainrule playground` and reload"); };
