@@ -59,6 +59,8 @@ SCHEMA = {
     "features": ("features", tuple(FEATURES)),
     "hidden": ("layers", (MAX_LAYERS, 1, MAX_WIDTH)),
     "activation": ("choice", ACTIVATIONS),
+    # one activation per hidden layer, overriding "activation"; [] (the default): all the same
+    "activations": ("activations", (ACTIVATIONS, MAX_LAYERS)),
     "loss": ("choice", LOSSES),
     "init": ("choice", tuple(INITS)),
     "optimizer": ("choice", OPTIMIZERS),
@@ -71,13 +73,13 @@ SCHEMA = {
 }
 DEFAULTS = {
     "dataset": "circle", "noise": 0.05, "n": 500, "train_ratio": 0.5, "features": ["x1", "x2"],
-    "hidden": [4, 2], "activation": "tanh", "loss": "bce", "init": "glorot", "optimizer": "sgd",
+    "hidden": [4, 2], "activation": "tanh", "loss": "bce", "init": "glorot", "optimizer": "sgd", "activations": [],
     "learning_rate": 0.03, "batch_size": 10, "regularization": "none", "reg_rate": 0.0, "seed": 1,
     "compare_init": "none",
 }
 # What a change of each setting rebuilds: the data (and so the model), the model, or the optimizer.
 _DATA_KEYS = {"dataset", "noise", "n", "train_ratio", "seed"}
-_MODEL_KEYS = {"features", "hidden", "activation", "loss", "init", "compare_init"}
+_MODEL_KEYS = {"features", "hidden", "activation", "activations", "loss", "init", "compare_init"}
 
 
 class ConfigError(ValueError):
@@ -106,6 +108,12 @@ def _check(key, value):
             raise ConfigError(f"features must be a non-empty list of distinct names from {', '.join(allowed)}, "
                               f"got {value!r}")
         return [f for f in allowed if f in value]  # a fixed order: the diagram's input column
+    if kind == "activations":
+        names, most = allowed
+        if not isinstance(value, list) or len(value) > most or any(not isinstance(a, str) or a not in names for a in value):
+            raise ConfigError(f"activations must be a list of at most {most} names from {', '.join(names)} (one per "
+                              f"hidden layer), got {value!r}")
+        return list(value)
     max_layers, low, high = allowed
     if (not isinstance(value, list) or len(value) > max_layers
             or any(isinstance(h, bool) or not isinstance(h, int) or not low <= h <= high for h in value)):
@@ -162,12 +170,13 @@ class Session:
     """One model and its data, driven by control messages; see the module docstring."""
 
     def __init__(self, config=None):
-        self.config = dict(DEFAULTS)
-        self.config.update(validate(config or {}))
+        self.config = {k: list(v) if isinstance(v, list) else v for k, v in DEFAULTS.items()}
         self.custom = None  # (X, y) of an uploaded CSV
         axis = np.linspace(-EXTENT, EXTENT, GRID)
         gx, gy = np.meshgrid(axis, -axis)  # row 0 is the top of the picture: largest x2
         self._grid = (gx.ravel(), gy.ravel())
+        self.config.update(validate(config or {}))
+        self._check_across(self.config)
         self._make_data()
 
     # ------------------------------------------------------------------ building
@@ -202,7 +211,7 @@ class Session:
         out = 2 if loss == "softmax_ce" else 1
         # float32: what the browser draws, and numpy's tanh and exp run several times faster on it
         # than on float64, which keeps a frame within its 10 ms.
-        self.model = MLP(len(c["features"]), c["hidden"], out, activation=c["activation"],
+        self.model = MLP(len(c["features"]), c["hidden"], out, activation=c["activations"] or c["activation"],
                          init=INITS[c["init"]], rng=c["seed"], dtype=np.float32)
         # The quadratic loss on classes uses targets -1 and +1 (as TensorFlow Playground does),
         # so the output is read on the same [-1, 1] scale as the other heads.
@@ -259,11 +268,18 @@ class Session:
         return value
 
     # ------------------------------------------------------------------ controls
+    def _check_across(self, c):
+        """The checks that involve several settings, before anything is built."""
+        if c["activations"] and len(c["activations"]) != len(c["hidden"]):
+            raise ConfigError(f"activations: {len(c['activations'])} given for {len(c['hidden'])} hidden "
+                              "layers (one per layer, or [] for the same everywhere)")
+        if c["dataset"] == "custom" and self.custom is None:
+            raise ConfigError("dataset 'custom' needs an uploaded CSV first")
+
     def configure(self, changes) -> bool:
         """Apply checked setting changes; returns True when the data were drawn anew."""
         changes = validate(changes)
-        if changes.get("dataset") == "custom" and self.custom is None:
-            raise ConfigError("dataset 'custom' needs an uploaded CSV first")
+        self._check_across({**self.config, **changes})
         old = dict(self.config)
         self.config.update(changes)
         changed = {k for k in changes if changes[k] != old[k]}

@@ -196,3 +196,13 @@ def test_side_by_side_init(page, url):
     # zeros stays at chance (log 2 for cross-entropy) while Glorot learns
     assert float(page.get_by_test_id("twin-train-loss").inner_text()) > 0.69
     assert page.errors == []
+
+
+def test_activation_per_layer_from_the_url(page, url):
+    loaded(page, url + "#hidden=3,2&activations=relu,sigmoid")
+    page.wait_for_function("document.querySelectorAll('#network canvas.unit').length === 2 + 5")
+    assert page.get_by_test_id("activations").input_value() == "relu,sigmoid"
+    page.get_by_test_id("hidden-layers").fill("4")
+    page.get_by_test_id("hidden-layers").press("Enter")
+    page.wait_for_function("document.querySelectorAll('#network canvas.unit').length === 2 + 4")
+    assert "activations=" not in page.url and page.errors == []

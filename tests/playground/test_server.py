@@ -305,3 +305,20 @@ def test_each_connection_has_its_own_model(client):
         ha, _, _ = decode(a.receive_bytes())
     assert (len(ha["weights"]), ha["step"]) == (2, 0) and (len(hb["weights"]), hb["step"]) == (3, 7)
     assert server.SESSIONS == {}
+
+
+def test_one_activation_per_layer(client):
+    s = Session({"hidden": [3, 2], "activations": ["relu", "sigmoid"]})
+    assert [type(a).__name__ for a in s.model.activations] == ["ReLU", "Sigmoid"]
+    with pytest.raises(ConfigError, match="2 given for 3 hidden layers"):
+        Session({"hidden": [3, 3, 3], "activations": ["relu", "sigmoid"]})
+    with client.websocket_connect("/ws") as ws:
+        opened(ws)
+        ws.send_json({"type": "config", "config": {"activations": ["relu"]}})
+        assert "1 given for 2 hidden layers" in ws.receive_json()["message"]
+        ws.send_json({"type": "config", "config": {"activations": ["relu", "eval"]}})
+        assert "activations must be a list" in ws.receive_json()["message"]
+        ws.send_json({"type": "config", "config": {"hidden": [5], "activations": ["sigmoid"]}})
+        assert ws.receive_json()["config"]["activations"] == ["sigmoid"]
+        header, _, maps = decode(ws.receive_bytes())
+    assert maps.shape[0] == 2 + 5 and maps[2:].min() >= 0  # sigmoid outputs

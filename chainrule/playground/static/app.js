@@ -65,6 +65,7 @@ function readHash() {
   for (const k of NUM) if (p.has(k) && p.get(k) !== "" && isFinite(Number(p.get(k)))) out[k] = Number(p.get(k));
   if (p.has("hidden")) out.hidden = parseLayers(p.get("hidden"));
   if (p.has("features")) out.features = p.get("features").split(",").filter((f) => f);
+  if (p.has("activations")) out.activations = p.get("activations").split(",").filter((f) => f);
   return out;
 }
 
@@ -73,6 +74,7 @@ function writeHash() {
   for (const k of STR.concat(NUM)) p.set(k, String(config[k]));
   p.set("hidden", config.hidden.join(","));
   p.set("features", config.features.join(","));
+  if (config.activations.length) p.set("activations", config.activations.join(","));
   history.replaceState(null, "", "#" + p.toString());
 }
 
@@ -285,6 +287,7 @@ function showConfig() {
   $("train_ratio").value = config.train_ratio; $("train_ratio_out").textContent = config.train_ratio;
   $("n").value = config.n; $("batch_size").value = config.batch_size;
   if (document.activeElement !== $("hidden")) $("hidden").value = config.hidden.join(",");
+  if (document.activeElement !== $("activations")) $("activations").value = config.activations.join(",");
   $("dataset").querySelector("option[value=custom]").disabled = config.dataset !== "custom";
   const box = $("features");
   if (!box.children.length) {
@@ -328,8 +331,13 @@ function bind() {
   }
   $("hidden").addEventListener("change", () => {
     const layers = parseLayers($("hidden").value);
-    if (layers.every((h) => Number.isInteger(h))) change({hidden: layers});
-    else showError("hidden layers: whole numbers separated by commas, such as 4,2");
+    if (!layers.every((h) => Number.isInteger(h))) return showError("hidden layers: whole numbers separated by commas, such as 4,2");
+    // per-layer activations that no longer fit the layers go back to the one activation
+    const keep = config.activations.length === layers.length;
+    change(keep ? {hidden: layers} : {hidden: layers, activations: []});
+  });
+  $("activations").addEventListener("change", () => {
+    change({activations: $("activations").value.split(",").map((a) => a.trim()).filter((a) => a)});
   });
   $("play").addEventListener("click", () => setPlaying(true));
   $("pause").addEventListener("click", () => setPlaying(false));
