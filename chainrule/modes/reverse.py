@@ -156,7 +156,11 @@ def _walk(root, gradient, found, retain_graph, create_graph):
         level = leaf._level
         if type(g) is Tensor and g._level == level:
             g = g.data
-        if getattr(g, "dtype", None) != getattr(leaf.data, "dtype", None):
+        try:  # numpy's dtypes of one kind are one object: `is` settles the common case
+            same = g.dtype is leaf.data.dtype or g.dtype == leaf.data.dtype
+        except AttributeError:  # a Python number
+            same = False
+        if not same:
             g = _leaf_dtype(g, leaf)
         grad = leaf.grad
         leaf.grad = _new(g if grad is None else grad.data + g, level)
