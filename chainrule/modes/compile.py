@@ -635,7 +635,10 @@ def _line(e, n, floats):
     """One line of source for the equation ``e`` (``floats``: names holding Python floats in the
     float program; None in the array program)."""
     prim = e.prim
-    args = [n.expr(v) for v in e.ins]
+    # a float64 number beside float64 values is written as a Python float: the same result
+    f64 = all(v.dtype == _F64_DTYPE for v in e.ins if type(v) is Var)
+    args = [repr(float(v.value)) if f64 and type(v) is Lit and type(v.value) is _F64 and math.isfinite(v.value)
+            else n.expr(v) for v in e.ins]
     if floats is not None and not e.params and _float_inputs(e, floats):
         if len(args) == 2 and prim.name in _INFIX:
             floats.add(e.out.name)
@@ -687,7 +690,7 @@ def _return_expr(out_def, names):
         return None
 
 
-def generate(prog, backend=np):
+def generate(prog, backend=np, floats=True):
     """``(source, function)``: the program as a straight-line Python function of its inputs
     (leaves in order) that returns the result (or its leaves, when ``function.unflatten`` is set)."""
     n = _Namer(backend)
@@ -702,7 +705,7 @@ def generate(prog, backend=np):
     if unflat:
         ret = "(" + "".join(o + ", " for o in outs) + ")"
     # the float program: worth it when the inputs are numbers and most work is on numbers
-    scalar_in = prog.invars and all(v.scalar for v in prog.invars)
+    scalar_in = floats and prog.invars and all(v.scalar for v in prog.invars)
     if scalar_in and prog.eqns:
         floats = {v.name for v in prog.invars}
         fbody = [_line(e, n, floats) for e in prog.eqns]
@@ -747,7 +750,7 @@ CacheInfo = namedtuple("CacheInfo", "hits misses maxsize currsize")
 class Compiled:
     """What :func:`compile` returns: call it as the function; see the module docstring."""
 
-    def __init__(self, fn, static_argnums=(), maxsize=64, passes=tuple(PASSES), backend=np):
+    def __init__(self, fn, static_argnums=(), maxsize=64, passes=tuple(PASSES), backend=np, floats=True):
         if isinstance(static_argnums, int):
             static_argnums = (static_argnums,)
         self.fn = fn
@@ -758,6 +761,7 @@ class Compiled:
             if p not in PASSES:
                 raise ValueError(f"cr.compile: unknown pass {p!r}; the passes are {', '.join(PASSES)}")
         self.backend = backend
+        self.floats = floats
         self._cache = OrderedDict()
         self._hits = self._misses = 0
         functools.update_wrapper(self, fn)
@@ -823,7 +827,7 @@ class Compiled:
     def _compile(self, key, args, kwargs):
         self._misses += 1
         prog = optimize(trace(self.fn, args, kwargs, self.static_argnums), self.passes)
-        source, fn = generate(prog, self.backend)
+        source, fn = generate(prog, self.backend, self.floats)
         fn.program, fn.source = prog, source
         self._cache[key] = fn
         if len(self._cache) > self.maxsize:
@@ -863,14 +867,15 @@ def _hashable(x, i):
     return (type(x), x)
 
 
-def compile(fn=None, *, static_argnums=(), maxsize=64, passes=tuple(PASSES), backend=np):
+def compile(fn=None, *, static_argnums=(), maxsize=64, passes=tuple(PASSES), backend=np, floats=True):
     """``fn`` traced once per signature into a straight-line program of primitive calls.
 
     ``fn`` may be a transformed function (``cr.value_and_grad(loss)``, ``cr.hessian(f)``): its
     derivative computation is traced too. ``static_argnums`` name arguments whose values select
     the program (hashable, traced as constants); ``maxsize`` bounds the cache of programs (least
     recently used dropped first); ``passes`` are the rewrites applied (``()``: none); ``backend``
-    is the array module of the program.
+    is the array module of the program; ``floats=False`` leaves out the program on Python floats
+    that runs where every input is a 0-d float64 value.
 
     >>> import numpy as np, chainrule as cr
     >>> f = cr.compile(cr.grad(lambda x: cr.sum(x * x)))
@@ -881,5 +886,5 @@ def compile(fn=None, *, static_argnums=(), maxsize=64, passes=tuple(PASSES), bac
     """
     if fn is None:
         return functools.partial(compile, static_argnums=static_argnums, maxsize=maxsize, passes=passes,
-                                 backend=backend)
-    return Compiled(fn, static_argnums, maxsize, passes, backend)
+                                 backend=backend, floats=floats)
+    return Compiled(fn, static_argnums, maxsize, passes, backend, floats)
