@@ -287,3 +287,9 @@ def test_explain_code_prints_the_compiled_forward_and_backward_program(capsys):
     f = lambda x, z: cr.exp(x * z) + x * z / cr.log(x) + cr.sin(cr.log(x)) / (x * z)  # noqa: E731
     close(ns["value_and_gradient"](np.float64(2.0), np.float64(3.0)),
           cr.value_and_grad(f, argnums=(0, 1))(2.0, 3.0))
+
+
+def test_docstring_examples():
+    import doctest
+
+    assert doctest.testmod(C).failed == 0
