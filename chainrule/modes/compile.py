@@ -633,10 +633,13 @@ def _impl_for(prim, backend):
     raise NotImplementedError(f"cr.compile: no implementation of {prim.name} for the array module {backend!r}")
 
 
-def _line(e, n, floats):
+def _line(e, n, floats, out=None):
     """One line of source for the equation ``e`` (``floats``: names holding Python floats in the
-    float program; None in the array program)."""
+    float program; None in the array program; ``out``: a dead input whose buffer takes the result)."""
     prim = e.prim
+    if out is not None:
+        args = ", ".join(n.expr(v) for v in e.ins)
+        return f"{e.out.name} = {n.impl(prim)}({args}, out={out.name})"
     # a float64 number beside float64 values is written as a Python float: the same result
     f64 = all(v.dtype == _F64_DTYPE for v in e.ins if type(v) is Var)
     args = [repr(float(v.value)) if f64 and type(v) is Lit and type(v.value) is _F64 and math.isfinite(v.value)
@@ -666,6 +669,48 @@ def _line(e, n, floats):
         return f"{e.out.name} = -{args[0]}"
     params = "".join(f", {k}={n.expr(v)}" for k, v in e.params.items())
     return f"{e.out.name} = {n.impl(prim)}({', '.join(args)}{params})"
+
+
+# Primitives whose result is a new array of its own (never a view of an input): their values'
+# buffers may be written once no one reads them.
+_FRESH = {"matmul", "linear", "sum", "mean", "logsumexp", "softmax", "relu", "sigmoid", "softplus", "where",
+          "maximum", "minimum", "binary_cross_entropy", "scatter_add", "concatenate", "stack", "max"}
+
+
+_REUSE_BYTES = 1 << 16  # 64 KiB: the 784-256-256-10 step's (128, 256) float32 values are 128 KiB
+
+
+def _reusable(prog):
+    """``{equation index: input Var}``: elementwise ufunc equations that can write their result
+    into the buffer of an input read for the last time (``out=``), so a call makes fewer large
+    temporaries. The input must be an array made by the program (not an argument, a constant or a
+    result), by a primitive that makes new arrays, never read by one that may return a view of it,
+    and have the result's shape and dtype. Only arrays of at least ``_REUSE_BYTES``: numpy and
+    malloc recycle small blocks themselves, and ``out=`` costs a keyword (and some readability)."""
+    last = {}
+    viewed = set()
+    for i, e in enumerate(prog.eqns):
+        fresh = e.prim.name in _FRESH or isinstance(e.prim.impl, np.ufunc)
+        for v in e.reads():
+            last[v] = i
+            if not fresh:
+                viewed.add(v)  # a transpose, reshape, getitem, ... may share its memory
+    owned = {e.out for e in prog.eqns if e.prim.name in _FRESH or isinstance(e.prim.impl, np.ufunc)}
+    outs = {v for v in prog.outs if type(v) is Var}
+    taken = set()
+    reuse = {}
+    for i, e in enumerate(prog.eqns):
+        if (not isinstance(e.prim.impl, np.ufunc) or e.params or not e.out.shape or e.prim.impl.nout != 1
+                or math.prod(e.out.shape) * e.out.dtype.itemsize < _REUSE_BYTES):
+            continue
+        for v in e.ins:
+            if (type(v) is Var and v in owned and last.get(v) == i and v not in viewed and v not in outs
+                    and v not in taken and v.shape == e.out.shape and v.dtype == e.out.dtype):
+                reuse[i] = v
+                taken.add(v)
+                owned.add(e.out)
+                break
+    return reuse
 
 
 def _float_inputs(e, floats):
@@ -702,14 +747,15 @@ def _return_expr(out_def, names):
         return None
 
 
-def generate(prog, backend=np, floats=True):
+def generate(prog, backend=np, floats=True, inplace=True):
     """``(source, function)``: the program as a straight-line Python function of its inputs
     (leaves in order) that returns the result (or its leaves, when ``function.unflatten`` is set)."""
     n = _Namer(backend)
     ins = [v.name for v in prog.invars]
     lines = [f"def {prog.name}({', '.join(ins)}):"]
     body = [f"{v.name} = F64({v.name})" for v in prog.invars if v.py]  # numpy's inf for 1.0 / 0.0
-    body += [_line(e, n, None) for e in prog.eqns]
+    reuse = _reusable(prog) if inplace and backend is np else {}
+    body += [_line(e, n, None, reuse.get(i)) for i, e in enumerate(prog.eqns)]
     n.env["F64"] = _F64
     outs = [n.expr(v) for v in prog.outs]
     ret = _return_expr(prog.out_def, outs)
@@ -762,7 +808,8 @@ CacheInfo = namedtuple("CacheInfo", "hits misses maxsize currsize")
 class Compiled:
     """What :func:`compile` returns: call it as the function; see the module docstring."""
 
-    def __init__(self, fn, static_argnums=(), maxsize=64, passes=tuple(PASSES), backend=np, floats=True):
+    def __init__(self, fn, static_argnums=(), maxsize=64, passes=tuple(PASSES), backend=np, floats=True,
+                 inplace=True):
         if isinstance(static_argnums, int):
             static_argnums = (static_argnums,)
         self.fn = fn
@@ -774,6 +821,7 @@ class Compiled:
                 raise ValueError(f"cr.compile: unknown pass {p!r}; the passes are {', '.join(PASSES)}")
         self.backend = backend
         self.floats = floats
+        self.inplace = inplace
         self._cache = OrderedDict()
         self._hits = self._misses = 0
         functools.update_wrapper(self, fn)
@@ -839,7 +887,7 @@ class Compiled:
     def _compile(self, key, args, kwargs):
         self._misses += 1
         prog = optimize(trace(self.fn, args, kwargs, self.static_argnums), self.passes)
-        source, fn = generate(prog, self.backend, self.floats)
+        source, fn = generate(prog, self.backend, self.floats, self.inplace)
         fn.program, fn.source = prog, source
         self._cache[key] = fn
         if len(self._cache) > self.maxsize:
@@ -879,7 +927,8 @@ def _hashable(x, i):
     return (type(x), x)
 
 
-def compile(fn=None, *, static_argnums=(), maxsize=64, passes=tuple(PASSES), backend=np, floats=True):
+def compile(fn=None, *, static_argnums=(), maxsize=64, passes=tuple(PASSES), backend=np, floats=True,
+            inplace=True):
     """``fn`` traced once per signature into a straight-line program of primitive calls.
 
     ``fn`` may be a transformed function (``cr.value_and_grad(loss)``, ``cr.hessian(f)``): its
@@ -887,7 +936,9 @@ def compile(fn=None, *, static_argnums=(), maxsize=64, passes=tuple(PASSES), bac
     the program (hashable, traced as constants); ``maxsize`` bounds the cache of programs (least
     recently used dropped first); ``passes`` are the rewrites applied (``()``: none); ``backend``
     is the array module of the program; ``floats=False`` leaves out the program on Python floats
-    that runs where every input is a 0-d float64 value.
+    that runs where every input is a 0-d float64 value; ``inplace=False`` keeps every value in
+    its own array (by default an elementwise result is written into the buffer of a temporary
+    read for the last time, ``out=``).
 
     >>> import numpy as np, chainrule as cr
     >>> f = cr.compile(cr.grad(lambda x: cr.sum(x * x)))
@@ -898,5 +949,5 @@ def compile(fn=None, *, static_argnums=(), maxsize=64, passes=tuple(PASSES), bac
     """
     if fn is None:
         return functools.partial(compile, static_argnums=static_argnums, maxsize=maxsize, passes=passes,
-                                 backend=backend, floats=floats)
-    return Compiled(fn, static_argnums, maxsize, passes, backend, floats)
+                                 backend=backend, floats=floats, inplace=inplace)
+    return Compiled(fn, static_argnums, maxsize, passes, backend, floats, inplace)

@@ -293,3 +293,23 @@ def test_docstring_examples():
     import doctest
 
     assert doctest.testmod(C).failed == 0
+
+
+def test_buffers_of_dead_temporaries_are_reused_and_arguments_never_written():
+    def step(W, X):
+        def loss(W):
+            h = cr.tanh(X @ W)
+            return cr.sum(h * h)
+        value, g = cr.value_and_grad(loss)(W)
+        return value, W - 0.1 * g
+
+    W, X = rng.standard_normal((120, 100)), rng.standard_normal((100, 120))  # 80 KB values: worth reusing
+    W0, X0 = W.copy(), X.copy()
+    c = cr.compile(step)
+    src = c.source(W, X)
+    assert "out=" in src and "out=W" not in src and "out=X" not in src
+    assert "out=" not in cr.compile(step, inplace=False).source(W, X)
+    for _ in range(3):
+        close(c(W, X), step(W, X))
+    np.testing.assert_array_equal(W, W0)
+    np.testing.assert_array_equal(X, X0)
