@@ -313,3 +313,19 @@ def test_buffers_of_dead_temporaries_are_reused_and_arguments_never_written():
         close(c(W, X), step(W, X))
     np.testing.assert_array_equal(W, W0)
     np.testing.assert_array_equal(X, X0)
+
+
+@pytest.mark.parametrize("name,i,fn,args", ALL_CASES, ids=IDS)
+def test_compiled_hessian_equals_eager_on_every_primitive(name, i, fn, args):
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal(np.shape(fn(*args)))
+
+    def loss(*xs):
+        return cr.sum(fn(*xs) * w)
+
+    h = cr.hessian(loss, argnums=tuple(range(len(args))))
+    try:
+        want = h(*args)
+    except Exception as err:  # no second derivative eagerly either: nothing to compare
+        pytest.skip(f"eager hessian: {type(err).__name__}")
+    close(cr.compile(h)(*args), want)
