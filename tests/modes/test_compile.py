@@ -329,3 +329,32 @@ def test_compiled_hessian_equals_eager_on_every_primitive(name, i, fn, args):
     except Exception as err:  # no second derivative eagerly either: nothing to compare
         pytest.skip(f"eager hessian: {type(err).__name__}")
     close(cr.compile(h)(*args), want)
+
+
+def test_memory_stays_flat_over_many_compiled_calls():
+    import tracemalloc
+
+    W, X = rng.standard_normal((64, 32)), rng.standard_normal((50, 64))
+    step = cr.compile(cr.value_and_grad(lambda W, X: cr.sum(cr.tanh(X @ W) ** 2)))
+    for _ in range(50):
+        step(W, X)
+    tracemalloc.start()
+    try:
+        for _ in range(200):
+            step(W, X)
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(2000):
+            step(W, X)
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert after - before < 50_000  # no buffer or cache entry per call
+    assert step.cache_info().currsize == 1
+
+
+def test_keyword_arguments_are_part_of_the_signature():
+    c = cr.compile(lambda x, *, scale: x * scale)
+    x = rng.standard_normal(3)
+    close(c(x, scale=2.0), 2 * x)
+    close(c(x, scale=np.ones(3)), x)
+    assert c.cache_info().misses == 2
