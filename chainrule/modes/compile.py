@@ -662,6 +662,15 @@ def _line(e, n, floats, out=None):
             return f"{e.out.name} = {args[0]} @ {args[1]}"
         if prim.name == "transpose" and e.params.get("axes") is None:
             return f"{e.out.name} = {args[0]}.T"
+        if (prim.name == "linear" and len(args) == 3 and e.ins[0].shape and len(e.ins[1].shape) == 2
+                and e.ins[2].shape in ((), e.ins[1].shape[:1])
+                and np.result_type(e.ins[0].dtype, e.ins[1].dtype) == e.out.dtype):
+            # the impl's own steps, with its dtype check done now: the bias added in place
+            return f"{e.out.name} = {args[0]} @ {args[1]}.T\n{e.out.name} += {args[2]}"
+        if prim.name == "mean" and set(e.params) <= {"axis"} and e.ins[0].shape:
+            n.env["add_reduce"] = np.add.reduce
+            count = math.prod(e.ins[0].shape) // max(math.prod(e.out.shape), 1)
+            return f"{e.out.name} = add_reduce({args[0]}, {n.expr(e.params.get('axis'))}) / {count}"
         if prim.name == "sum" and e.params and set(e.params) <= {"axis", "keepdims"} and not e.params.get("keepdims"):
             n.env["add_reduce"] = np.add.reduce
             return f"{e.out.name} = add_reduce({args[0]}, {n.expr(e.params.get('axis'))})"
@@ -773,18 +782,24 @@ def generate(prog, backend=np, floats=True, inplace=True):
         lines.append("    # on Python floats (math), as the tape computes; numpy where Python refuses")
         lines.append("    try:")
         lines += [f"        {v} = float({v})" for v in ins]
-        lines += [f"        {line}" for line in fbody]
+        lines += _indent(fbody, 2)
         lines.append(f"        return {fret}")
         lines.append("    except FLOAT_ERRORS:")
         lines.append(f"        return {prog.name}_arrays({', '.join(ins)})")
-        arrays = [f"def {prog.name}_arrays({', '.join(ins)}):"] + [f"    {line}" for line in body] + [f"    return {ret}"]
+        arrays = [f"def {prog.name}_arrays({', '.join(ins)}):"] + _indent(body, 1) + [f"    return {ret}"]
         source = "\n".join(arrays) + "\n\n\n" + "\n".join(lines) + "\n"
     else:
-        lines += [f"    {line}" for line in body] + [f"    return {ret}"]
+        lines += _indent(body, 1) + [f"    return {ret}"]
         source = "\n".join(lines) + "\n"
     fn = _exec(source, prog.name, n.env)
     fn.unflatten = prog.out_def if unflat else None
     return source, fn
+
+
+def _indent(lines, depth):
+    """The statements of ``lines`` (one equation may take two: linear's bias add) indented."""
+    pad = "    " * depth
+    return [pad + part for line in lines for part in line.split("\n")]
 
 
 def _exec(source, name, env):
@@ -843,8 +858,13 @@ class Compiled:
             elif t is float:
                 key.append(float)
                 dyn.append(a)
-            elif not self._tree(a, key, dyn):
-                return None, None
+            else:
+                mark, dmark = len(key), len(dyn)
+                if not _fast_tree(a, key, dyn):  # anything but dicts, lists, tuples of arrays and floats
+                    del key[mark:], dyn[dmark:]
+                    key.append("tree")
+                    if not self._tree(a, key, dyn):
+                        return None, None
         if kwargs:
             for k in sorted(kwargs):
                 key.append(k)
@@ -857,6 +877,12 @@ class Compiled:
         leaves, treedef = flatten(a)
         key.append(treedef)
         for x in leaves:
+            t = type(x)
+            if t is np.ndarray:  # the common leaf, written out (this runs on every call)
+                key.append(x.shape)
+                key.append(x.dtype)
+                dyn.append(x)
+                continue
             kind = _leaf_kind(x)
             if kind == "a":
                 key.append((type(x), np.shape(x), x.dtype))
@@ -915,6 +941,38 @@ class Compiled:
     def cache_clear(self):
         self._cache.clear()
         self._hits = self._misses = 0
+
+
+def _fast_tree(a, key, dyn):
+    """The signature of a dict, list or tuple of arrays and floats (leaves in flatten's order),
+    without building a treedef: False for anything else (the general path then runs)."""
+    t = type(a)
+    if t is np.ndarray:
+        key.append(a.shape)
+        key.append(a.dtype)
+        dyn.append(a)
+        return True
+    if t is float:
+        key.append(float)
+        dyn.append(a)
+        return True
+    if t is dict:
+        try:
+            keys = sorted(a)
+        except TypeError:
+            return False
+        key.append((dict, *keys))
+        for k in keys:
+            if not _fast_tree(a[k], key, dyn):
+                return False
+        return True
+    if t is list or t is tuple:
+        key.append((t, len(a)))
+        for v in a:
+            if not _fast_tree(v, key, dyn):
+                return False
+        return True
+    return False
 
 
 def _hashable(x, i):

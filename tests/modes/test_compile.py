@@ -358,3 +358,15 @@ def test_keyword_arguments_are_part_of_the_signature():
     close(c(x, scale=2.0), 2 * x)
     close(c(x, scale=np.ones(3)), x)
     assert c.cache_info().misses == 2
+
+
+@pytest.mark.parametrize("dtypes", [(np.float64, np.float64, np.float64), (np.float32, np.float32, np.float64),
+                                    (np.float32, np.float32, np.float32)])
+@pytest.mark.parametrize("shapes", [((5, 3), (4, 3), (4,)), ((3,), (4, 3), ()), ((2, 5, 3), (4, 3), (1,)),
+                                    ((2, 3), (1, 3), (2, 1))])
+def test_linear_and_mean_written_out_equal_their_impls(shapes, dtypes):
+    xs = [rng.standard_normal(s).astype(d) for s, d in zip(shapes, dtypes)]
+    f = lambda x, w, b: cr.mean(cr.nn.functional.linear(x, w, b), axis=0)  # noqa: E731
+    got, want = cr.compile(f)(*xs), f(*xs)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    close(got, want, tol=1e-6)
