@@ -27,6 +27,8 @@ Conventions.
 """
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from chainrule.core import primitives as P
@@ -656,6 +658,104 @@ def linalg_matrix_norm(x, /, *, keepdims=False, ord="fro"):
     x = _arr(x)
     nd = ndim_of(x)
     return _matrix_norm(x, ord, (nd - 2, nd - 1), keepdims)
+
+
+# ---------------------------------------------------------------- compositions of the primitives above
+@implements(np.linalg.matrix_power)
+def linalg_matrix_power(a, n):
+    r"""$a^n$ for an integer n by repeated squaring (n < 0: powers of $a^{-1}$; n = 0: the
+    identity, which carries no derivative); batched over leading axes."""
+    if not _traced(a):
+        return np.linalg.matrix_power(a, n)
+    a = _arr(a)
+    _square("matrix_power", a)
+    n = operator.index(n)
+    if n == 0:
+        return np.broadcast_to(np.eye(shape_of(a)[-1], dtype=P.dtype_of(a)), shape_of(a)).copy()
+    if n < 0:
+        a, n = inv(a), -n
+    result = None
+    while n:  # binary powering: about 2 log2(n) products, each differentiated as a matmul
+        if n & 1:
+            result = a if result is None else matmul(result, a)
+        n >>= 1
+        if n:
+            a = matmul(a, a)
+    return result
+
+
+@implements(np.linalg.multi_dot)
+def linalg_multi_dot(arrays, *, out=None):
+    """The product of a chain of matrices (the first may be a vector, the last too), multiplied
+    left to right: the value is numpy's up to rounding (numpy picks the cheapest order)."""
+    arrays = list(arrays)
+    if not _traced(*arrays):
+        return np.linalg.multi_dot(arrays, out=out)
+    if out is not None:
+        raise TypeError("numpy.linalg.multi_dot: out= is not supported on chainrule values")
+    if len(arrays) < 2:
+        raise ValueError("Expecting at least two arrays.")
+    result = _arr(arrays[0])
+    for m in arrays[1:]:
+        result = matmul(result, _arr(m))
+    return result
+
+
+@implements(np.linalg.tensorinv)
+def linalg_tensorinv(a, ind=2):
+    """The inverse of a as a linear map from its last axes to its first ``ind`` axes: inv of
+    the matrix that reshaping makes of it (its derivative is inv's)."""
+    if not _traced(a):
+        return np.linalg.tensorinv(a, ind)
+    a = _arr(a)
+    shape = shape_of(a)
+    rows, cols = shape[:ind], shape[ind:]
+    n = int(np.prod(rows))
+    if ind <= 0 or n != int(np.prod(cols)):
+        raise ShapeError(f"numpy.linalg.tensorinv: the first {ind} axes {rows} and the rest {cols} must hold "
+                         "as many entries each")
+    return reshape(inv(reshape(a, shape=(n, n))), shape=cols + rows)
+
+
+@implements(np.linalg.tensorsolve)
+def linalg_tensorsolve(a, b, axes=None):
+    """x with tensordot(a, x, x.ndim) = b: solve on the matrix that reshaping makes of a."""
+    if not _traced(a, b):
+        return np.linalg.tensorsolve(a, b, axes)
+    if axes is not None:
+        raise TypeError("numpy.linalg.tensorsolve: axes= is not supported on chainrule values; "
+                        "move the axes first with cr.numpy.moveaxis")
+    a, b = _arr(a), _arr(b)
+    bshape, ashape = shape_of(b), shape_of(a)
+    xshape = ashape[len(bshape):]
+    n = int(np.prod(bshape))
+    if n != int(np.prod(xshape)):
+        raise ShapeError(f"numpy.linalg.tensorsolve: a's shape {ashape} does not fit b's {bshape}")
+    return reshape(solve(reshape(a, shape=(n, n)), reshape(b, shape=(n,))), shape=xshape)
+
+
+@implements(np.linalg.lstsq)
+def linalg_lstsq(a, b, rcond=None):
+    """numpy's (x, residuals, rank, singular values) for min ||a x - b||: x = pinv(a) b, so its
+    derivative is pinv's (where a's rank is constant); residuals are the squared norms of
+    a x - b when a has full column rank and more rows than columns (else empty, as numpy's);
+    rank and singular values come back plain (piecewise constant, and a separate svd)."""
+    if not _traced(a, b):
+        return np.linalg.lstsq(a, b, rcond=rcond)
+    a, b = _arr(a), _arr(b)
+    ashape = shape_of(a)
+    if len(ashape) != 2:
+        raise ShapeError(f"numpy.linalg.lstsq: a must be a matrix, got shape {ashape}")
+    plain = np.linalg.lstsq(concrete(a), concrete(b), rcond=rcond)
+    rank = plain[2]
+    x = matmul(pinv(a), b) if rcond is None else matmul(pinv(a, rcond=rcond), b)
+    if rank == ashape[1] and ashape[0] > ashape[1]:
+        r = subtract(matmul(a, x), b)
+        residuals = P.sum(multiply(r, r), axis=0)
+        residuals = reshape(residuals, shape=(1,)) if len(shape_of(b)) == 1 else residuals
+    else:
+        residuals = plain[1]
+    return x, residuals, rank, plain[3]
 
 
 # ---------------------------------------------------------------- forward mode with a batch of tangents

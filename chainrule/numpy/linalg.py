@@ -4,11 +4,12 @@ rules are in :mod:`chainrule.core.linalg`; ``numpy.linalg.NAME`` called on a cha
 reaches the same functions."""
 from chainrule.core.linalg import (
     linalg_cholesky as cholesky, linalg_det as det, linalg_eigh as eigh, linalg_eigvalsh as eigvalsh,
-    linalg_inv as inv, linalg_matrix_norm as matrix_norm, linalg_norm as norm, linalg_pinv as pinv,
-    linalg_slogdet as slogdet, linalg_solve as solve, linalg_svd as svd, linalg_svdvals as svdvals,
-    linalg_vector_norm as vector_norm,
+    linalg_inv as inv, linalg_lstsq as lstsq, linalg_matrix_norm as matrix_norm, linalg_matrix_power as matrix_power,
+    linalg_multi_dot as multi_dot, linalg_norm as norm, linalg_pinv as pinv, linalg_slogdet as slogdet,
+    linalg_solve as solve, linalg_svd as svd, linalg_svdvals as svdvals, linalg_tensorinv as tensorinv,
+    linalg_tensorsolve as tensorsolve, linalg_vector_norm as vector_norm,
 )
 from numpy.linalg import LinAlgError  # noqa: F401
 
-__all__ = ["cholesky", "det", "eigh", "eigvalsh", "inv", "matrix_norm", "norm", "pinv", "slogdet", "solve",
-           "svd", "svdvals", "vector_norm", "LinAlgError"]
+__all__ = ["cholesky", "det", "eigh", "eigvalsh", "inv", "lstsq", "matrix_norm", "matrix_power", "multi_dot", "norm",
+           "pinv", "slogdet", "solve", "svd", "svdvals", "tensorinv", "tensorsolve", "vector_norm", "LinAlgError"]

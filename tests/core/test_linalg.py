@@ -262,3 +262,35 @@ def test_float32_stays_float32_in_every_mode():
               lambda m: cr.sum(np.linalg.pinv(m)), lambda m: cr.sum(np.linalg.solve(m, m[0]))):
         _, tangent = cr.jvp(f, (a,), (np.ones_like(a),))
         assert np.asarray(f(a)).dtype == cr.grad(f)(a).dtype == np.asarray(tangent).dtype == np.float32
+
+
+# ---------------------------------------------------------------- compositions: matrix_power, multi_dot, tensor*, lstsq
+COMPOSED = {
+    "matrix_power 5": (lambda a: np.linalg.matrix_power(a, 5), (well(3, 3) / 3,)),
+    "matrix_power -2": (lambda a: np.linalg.matrix_power(a, -2), (well(3, 3),)),
+    "matrix_power batched": (lambda a: np.linalg.matrix_power(a, 3), (well(2, 3, 3) / 3,)),
+    "multi_dot": (lambda a, b, c: np.linalg.multi_dot([a, b, c]),
+                  (rng.standard_normal(3), rng.standard_normal((3, 4)), rng.standard_normal((4, 2)))),
+    "tensorinv": (lambda a: np.linalg.tensorinv(a, ind=1), (well(4, 4).reshape(4, 2, 2),)),
+    "tensorsolve": (np.linalg.tensorsolve, (well(6, 6).reshape(2, 3, 6), rng.standard_normal((2, 3)))),
+    "lstsq x": (lambda a, b: np.linalg.lstsq(a, b)[0], (rng.standard_normal((6, 3)), rng.standard_normal(6))),
+    "lstsq residuals": (lambda a, b: np.linalg.lstsq(a, b)[1], (rng.standard_normal((6, 3)), rng.standard_normal((6, 2)))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMPOSED))
+def test_compositions_match_numpy_and_central_differences(name):
+    f, args = COMPOSED[name]
+    plain = f(*args)
+    traced = f(*[cr.tensor(a, requires_grad=True) for a in args])
+    np.testing.assert_allclose(traced.numpy(), plain, rtol=1e-10, atol=1e-12)
+    check_grads(f, *args, order=2)
+
+
+def test_matrix_power_zero_is_the_identity_and_lstsq_keeps_numpys_extras():
+    a = cr.tensor(well(3, 3), requires_grad=True)
+    np.testing.assert_array_equal(np.linalg.matrix_power(a, 0), np.eye(3))
+    x, res, rank, s = np.linalg.lstsq(a, np.ones(3))
+    assert rank == 3 and res.shape == (0,) and s.shape == (3,)
+    with pytest.raises(cr.ShapeError, match="must hold"):
+        np.linalg.tensorinv(cr.tensor(np.ones((2, 3)), requires_grad=True), ind=1)
