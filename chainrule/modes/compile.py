@@ -545,11 +545,16 @@ def simplify(prog):
     ``x + 0``, ``0 + x``, ``x - 0``, where the result has x's shape and dtype."""
     env = {}
     kept = []
+    relu_of = {}  # z -> relu(z): the mask z > 0 is read from relu(z) > 0 (the same booleans, NaN too)
     for e in prog.eqns:
         e = _rename(e, env)
         name = e.prim.name
         ins = e.ins
         alias = None
+        if name == "relu" and not e.params and type(ins[0]) is Var:
+            relu_of[ins[0]] = e.out
+        elif name == "greater" and ins[0] in relu_of and _is_number(ins[1], 0) and type(ins[1].value) is int:
+            e = Eqn(e.prim, [relu_of[ins[0]], ins[1]], e.params, e.out)
         if name in ("reshape", "broadcast_to", "astype") or (name == "transpose" and len(e.out.shape) <= 1):
             if _same(ins[0], e.out):
                 alias = ins[0]
@@ -639,6 +644,11 @@ def _line(e, n, floats, out=None):
     prim = e.prim
     if out is not None:
         args = ", ".join(n.expr(v) for v in e.ins)
+        if prim.name == "relu":  # its impl's computation, written into the dead input
+            n.env["maximum"] = np.maximum
+            zeros = np.zeros(e.out.shape[-1], e.out.dtype)
+            zeros.flags.writeable = False
+            return f"{e.out.name} = maximum({args}, {n.const(zeros)}, out={out.name})"
         return f"{e.out.name} = {n.impl(prim)}({args}, out={out.name})"
     # a float64 number beside float64 values is written as a Python float: the same result
     f64 = all(v.dtype == _F64_DTYPE for v in e.ins if type(v) is Var)
@@ -660,7 +670,8 @@ def _line(e, n, floats, out=None):
     if n.backend is np and all(type(v) is Var and (floats is None or v.name not in floats) for v in e.ins):
         if prim.name == "matmul" and len(args) == 2 and e.out.shape:
             return f"{e.out.name} = {args[0]} @ {args[1]}"
-        if prim.name == "transpose" and e.params.get("axes") is None:
+        axes = e.params.get("axes")
+        if prim.name == "transpose" and (axes is None or tuple(axes) == tuple(range(len(e.out.shape)))[::-1]):
             return f"{e.out.name} = {args[0]}.T"
         if (prim.name == "linear" and len(args) == 3 and e.ins[0].shape and len(e.ins[1].shape) == 2
                 and e.ins[2].shape in ((), e.ins[1].shape[:1])
@@ -709,7 +720,9 @@ def _reusable(prog):
     taken = set()
     reuse = {}
     for i, e in enumerate(prog.eqns):
-        if (not isinstance(e.prim.impl, np.ufunc) or e.params or not e.out.shape or e.prim.impl.nout != 1
+        ufunc = isinstance(e.prim.impl, np.ufunc) and e.prim.impl.nout == 1
+        relu = e.prim.name == "relu" and e.out.dtype.kind == "f"  # maximum(x, row of zeros), see _relu_impl
+        if (not (ufunc or relu) or e.params or not e.out.shape
                 or math.prod(e.out.shape) * e.out.dtype.itemsize < _REUSE_BYTES):
             continue
         for v in e.ins:

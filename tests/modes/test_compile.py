@@ -370,3 +370,24 @@ def test_linear_and_mean_written_out_equal_their_impls(shapes, dtypes):
     got, want = cr.compile(f)(*xs), f(*xs)
     assert got.dtype == want.dtype and got.shape == want.shape
     close(got, want, tol=1e-6)
+
+
+def test_relu_mask_reads_the_relu_output_and_relu_reuses_its_dead_input():
+    X = rng.standard_normal((128, 200))
+    W = rng.standard_normal((200, 100))
+    X[0, :] = np.nan  # the mask of NaN is the same either way
+
+    def loss(W):
+        return cr.sum(cr.relu(X @ W) * 0.5)
+
+    c = cr.compile(cr.grad(loss))
+    prog = c.program(W)
+    relu = next(e for e in prog.eqns if e.prim.name == "relu")
+    mask = next(e for e in prog.eqns if e.prim.name == "greater")
+    assert mask.ins[0] is relu.out
+    assert "maximum(" in c.source(W) and "out=" in c.source(W)
+    with np.errstate(invalid="ignore"):
+        close(c(W), cr.grad(loss)(W))
+    raw = cr.compile(cr.grad(loss), passes=()).program(W)  # as traced: the mask reads the pre-activation
+    relu_outs = {e.out for e in raw.eqns if e.prim.name == "relu"}
+    assert all(e.ins[0] not in relu_outs for e in raw.eqns if e.prim.name == "greater")
