@@ -84,6 +84,28 @@ def _sympy():
 # ---------------------------------------------------------------- the graph of symbolic values
 
 
+def _is_object_array(a):
+    return type(a) is np.ndarray and a.dtype == object
+
+
+def _as_object(a, ndmin=0):
+    """A symbolic number as an object array of one entry with ``ndmin`` axes (numpy then computes
+    with it entry by entry); other values as they are."""
+    if isinstance(a, SymbolicValue):
+        o = np.empty((1,) * ndmin, dtype=object)
+        o[(0,) * ndmin] = a
+        return o
+    return a
+
+
+def _as_array(out):
+    """A result of numpy's object arithmetic: a symbolic number stays one, an array of them an
+    object array (a 0-d one unwrapped)."""
+    if _is_object_array(out) and out.ndim == 0:
+        return out[()]
+    return out
+
+
 class SymbolicValue(Box, ArrayOperators):
     """A node of a symbolic graph: a parameter, a constant, or a primitive applied to nodes.
 
@@ -104,9 +126,18 @@ class SymbolicValue(Box, ArrayOperators):
             # would be differentiated as one number, wrongly.
             raise SymbolicError(f"symbolic: {prim.name} to shape {tuple(shape)}: symbolic differentiation works on "
                                 "functions of numbers (scalars), not arrays")
-        if prim.name in ("stack", "concatenate") and len(args) > 1:
-            raise SymbolicError(f"symbolic: {prim.name} of {len(args)} numbers makes an array; symbolic "
-                                "differentiation works on functions of numbers (scalars), not arrays")
+        if (prim.name in ("stack", "concatenate") and len(args) > 1) or any(_is_object_array(a) for a in args):
+            # Several numbers joined into an array, and what is computed from it: an array whose
+            # entries are the symbolic numbers (numpy's object arrays), so that numpy applies each
+            # operation entry by entry and every entry stays a node of this graph (a sum of the
+            # entries is the nodes' additions). Nothing array-shaped ever becomes a node.
+            try:
+                # a number reshaped to (1,) is still a number here: concatenate joins one-entry pieces
+                ndmin = 1 if prim.name == "concatenate" else 0
+                return _as_array(prim.impl(*[_as_object(a, ndmin) for a in args], **params))
+            except (TypeError, ValueError, AttributeError) as err:
+                raise SymbolicError(f"symbolic: {prim.name} on an array of symbolic numbers is not supported ({err}); "
+                                    "write it with numbers (x * y + ...) or use another method") from None
         graph = self._graph
         level = self._level
         nodes = []
@@ -327,6 +358,9 @@ def _trace(f, what):
     if not isinstance(out, SymbolicValue):
         if isinstance(out, Box):
             raise SymbolicError(f"symbolic.{what}: the function returned a {type(out).__name__}, not a symbolic value")
+        if _is_object_array(out):
+            raise SymbolicError(f"symbolic.{what}: the function returned an array of shape {out.shape}; symbolic "
+                                "differentiation needs one number (return cr.sum(...) or one entry)")
         out = graph.constant(out)
     return graph, names, inputs, out
 
