@@ -8,7 +8,8 @@ import sys
 
 # Each name is a module of chainrule.cli with `register(subparsers)`; the module is imported
 # only when the command line is parsed, so `import chainrule` never pays for the CLI.
-COMMANDS = ("demo", "explain", "graph", "explain_step", "train", "predict", "evaluate", "diff", "exercise", "sweep")
+COMMANDS = ("demo", "explain", "graph", "explain_step", "train", "predict", "evaluate", "diff", "exercise", "sweep",
+            "playground")
 
 
 class UsageError(Exception):

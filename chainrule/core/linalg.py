@@ -739,7 +739,8 @@ def linalg_lstsq(a, b, rcond=None):
     """numpy's (x, residuals, rank, singular values) for min ||a x - b||: x = pinv(a) b, so its
     derivative is pinv's (where a's rank is constant); residuals are the squared norms of
     a x - b when a has full column rank and more rows than columns (else empty, as numpy's);
-    rank and singular values come back plain (piecewise constant, and a separate svd)."""
+    the singular values are svdvals(a), differentiable too; the rank is a plain integer
+    (piecewise constant)."""
     if not _traced(a, b):
         return np.linalg.lstsq(a, b, rcond=rcond)
     a, b = _arr(a), _arr(b)
@@ -755,7 +756,7 @@ def linalg_lstsq(a, b, rcond=None):
         residuals = reshape(residuals, shape=(1,)) if len(shape_of(b)) == 1 else residuals
     else:
         residuals = plain[1]
-    return x, residuals, rank, plain[3]
+    return x, residuals, rank, linalg_svdvals(a)
 
 
 # ---------------------------------------------------------------- forward mode with a batch of tangents

@@ -275,6 +275,7 @@ COMPOSED = {
     "tensorsolve": (np.linalg.tensorsolve, (well(6, 6).reshape(2, 3, 6), rng.standard_normal((2, 3)))),
     "lstsq x": (lambda a, b: np.linalg.lstsq(a, b)[0], (rng.standard_normal((6, 3)), rng.standard_normal(6))),
     "lstsq residuals": (lambda a, b: np.linalg.lstsq(a, b)[1], (rng.standard_normal((6, 3)), rng.standard_normal((6, 2)))),
+    "lstsq singular values": (lambda a, b: np.linalg.lstsq(a, b)[3], (rng.standard_normal((6, 3)), rng.standard_normal(6))),
 }
 
 

@@ -1,0 +1,168 @@
+"""The playground's web app: the page, its static files and one WebSocket per browser tab.
+
+Protocol (client -> server, JSON text; every field checked, unknown ones refused):
+
+* ``{"type": "config", "config": {...}}``  change settings (see ``session.SCHEMA``)
+* ``{"type": "step", "n": 1..1000}``       train n mini-batch steps, then send a frame
+* ``{"type": "reset"}`` / ``{"type": "regenerate"}`` / ``{"type": "frame"}``
+* ``{"type": "upload", "csv": "x1,x2,label\\n..."}``  own 2-D data (at most 256 KiB, 5000 rows)
+* ``{"type": "set_weight", "layer": l, "to": i, "from": j, "value": w}``
+* ``{"type": "explain", "index": k}``      one training example's forward/backward step
+* ``{"type": "diagnostics"}``              per-layer gradient norms and saturated/dead units
+
+Server -> client: JSON ``{"type": "config" | "data" | "error" | "explain" | "diagnostics", ...}`` and binary
+frames: a little-endian uint32 header length, the JSON header (padded with spaces to a multiple
+of 4 bytes), then float32 arrays: the GRID x GRID output map, one map per unit, and with
+``compare_init`` set, the second network's output map (its losses are in the header's "twin").
+A bad message gets ``{"type": "error", "message": ...}`` and the connection stays open.
+Nothing a client sends is evaluated: JSON is parsed, numbers checked, CSV cells go to float().
+"""
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+from starlette.applications import Starlette
+from starlette.responses import FileResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from chainrule.playground.session import GRID, MAX_CSV_BYTES, ConfigError, Session
+
+__all__ = ["create_app", "encode_frame", "SESSIONS", "MAX_MESSAGE_BYTES"]
+
+STATIC = Path(__file__).parent / "static"
+MAX_MESSAGE_BYTES = 2 * MAX_CSV_BYTES + 4096  # the largest message is an upload (JSON escapes add up to 2x)
+MAX_STEPS = 1000
+# The live sessions, one per open WebSocket: a tab that closes removes its own.
+SESSIONS: dict[int, Session] = {}
+
+# message type -> the fields it takes besides "type"
+MESSAGES = {
+    "config": {"config"}, "step": {"n"}, "reset": set(), "regenerate": set(), "frame": set(),
+    "upload": {"csv"}, "set_weight": {"layer", "to", "from", "value"}, "explain": {"index"},
+    "diagnostics": set(),
+}
+
+
+def encode_frame(frame: dict) -> bytes:
+    """A frame as bytes: uint32 header length, JSON header, float32 boundary and unit maps."""
+    arrays = ("boundary", "maps", "twin_boundary")
+    header = {k: v for k, v in frame.items() if k not in arrays}
+    header.update(type="frame", grid=GRID, n_maps=len(frame["maps"]))
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 4)  # the float32 data start 4-byte aligned
+    return b"".join([struct.pack("<I", len(text)), text,
+                     *(frame[k].astype("<f4", copy=False).data for k in arrays if k in frame)])
+
+
+def _parse(text):
+    if len(text) > MAX_MESSAGE_BYTES:
+        raise ConfigError(f"message is {len(text)} bytes; the limit is {MAX_MESSAGE_BYTES}")
+    try:
+        msg = json.loads(text)
+    except ValueError as err:
+        raise ConfigError(f"message is not valid JSON: {err}") from None
+    if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+        raise ConfigError('a message must be a JSON object with a string "type"')
+    kind = msg["type"]
+    if kind not in MESSAGES:
+        raise ConfigError(f"unknown message type {kind!r}; valid: {', '.join(MESSAGES)}")
+    given = set(msg) - {"type"}
+    if given != MESSAGES[kind]:
+        missing, extra = MESSAGES[kind] - given, given - MESSAGES[kind]
+        raise ConfigError(f"{kind}: " + "; ".join(
+            ([f"missing {', '.join(sorted(missing))}"] if missing else [])
+            + ([f"unknown field(s) {', '.join(sorted(extra))}"] if extra else [])))
+    return msg
+
+
+def _explain(session, index):
+    """One training example's SGD step, traced by ``cr.viz.explain_step`` on a copy of the model
+    (the session's weights do not change)."""
+    import copy
+
+    from chainrule.viz import explain_step
+
+    X, y = session._data[0]
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(X):
+        raise ConfigError(f"index must be an integer in [0, {len(X) - 1}], got {index!r}")
+    if session.config["loss"] != "softmax_ce":
+        raise ConfigError("the step view follows explain_step, which traces softmax cross-entropy: "
+                          "choose the loss softmax_ce")
+    step = explain_step(copy.deepcopy(session.model), X[index], int(y[index]), lr=session.config["learning_rate"])
+    return {"type": "explain", "index": index, "loss": step.loss, "html": step.render("html"),
+            "text": step.render("text")}
+
+
+async def _handle(ws, session, msg):
+    kind = msg["type"]
+    if kind == "config":
+        if session.configure(msg["config"]):
+            await ws.send_json(session.data_message())
+        await ws.send_json({"type": "config", "config": session.config})
+    elif kind == "step":
+        n = msg["n"]
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_STEPS:
+            raise ConfigError(f"step: n must be an integer in [1, {MAX_STEPS}], got {n!r}")
+        session.step(n)
+    elif kind == "reset":
+        session.reset()
+    elif kind == "regenerate":
+        session.regenerate()
+        await ws.send_json(session.data_message())
+        await ws.send_json({"type": "config", "config": session.config})
+    elif kind == "upload":
+        session.upload(msg["csv"])
+        await ws.send_json(session.data_message())
+        await ws.send_json({"type": "config", "config": session.config})
+    elif kind == "set_weight":
+        session.set_weight(msg["layer"], msg["to"], msg["from"], msg["value"])
+    elif kind == "explain":
+        await ws.send_json(_explain(session, msg["index"]))
+        return
+    elif kind == "diagnostics":
+        await ws.send_json({"type": "diagnostics", "layers": session.diagnostics()})
+        return
+    await ws.send_bytes(encode_frame(session.frame()))
+
+
+async def playground_socket(ws: WebSocket):
+    await ws.accept()
+    key = id(ws)
+    try:
+        session = SESSIONS[key] = Session()
+        await ws.send_json({"type": "config", "config": session.config})
+        await ws.send_json(session.data_message())
+        await ws.send_bytes(encode_frame(session.frame()))
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            try:
+                if message.get("text") is None:
+                    raise ConfigError("messages must be JSON text, not binary")
+                await _handle(ws, session, _parse(message["text"]))
+            except (ConfigError, ValueError, TypeError) as err:
+                # TrainingError (a diverged loss) is a ValueError too: the client pauses and says so.
+                await ws.send_json({"type": "error", "message": str(err)})
+    except WebSocketDisconnect:
+        pass
+    finally:
+        SESSIONS.pop(key, None)
+
+
+async def index(request):
+    return FileResponse(STATIC / "index.html", media_type="text/html")
+
+
+def create_app() -> Starlette:
+    """The ASGI app: ``/`` the page, ``/static`` its scripts and styles, ``/ws`` the socket."""
+    return Starlette(routes=[
+        Route("/", index),
+        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+        WebSocketRoute("/ws", playground_socket),
+    ])

@@ -1,0 +1,374 @@
+// chainrule playground client: sends control messages, draws the frames the server computes.
+// Every number drawn comes from the server (chainrule); this file only paints and relays.
+"use strict";
+
+const FEATURES = ["x1", "x2", "x1^2", "x2^2", "x1x2", "sin_x1", "sin_x2"];
+const FEATURE_LABELS = {"x1": "x\u2081", "x2": "x\u2082", "x1^2": "x\u2081\u00b2", "x2^2": "x\u2082\u00b2",
+  "x1x2": "x\u2081x\u2082", "sin_x1": "sin x\u2081", "sin_x2": "sin x\u2082"};
+// Settings kept in the URL hash, with how to read each back.
+const NUM = ["noise", "n", "train_ratio", "learning_rate", "batch_size", "reg_rate", "seed"];
+const STR = ["dataset", "activation", "loss", "init", "optimizer", "regularization", "compare_init"];
+const STEPS_PER_FRAME = 10;
+
+// The lecture's poll questions: each sets up the network; pressing play shows the answer.
+const ONE_LAYER = {hidden: [8], features: ["x1", "x2"], activation: "tanh", loss: "bce", init: "glorot",
+  optimizer: "adam", learning_rate: 0.03, noise: 0, regularization: "none"};
+const POLL = "Poll: does one hidden layer (8 tanh units, inputs x\u2081 x\u2082) reach zero classification " +
+  "error on this set? Press play and watch the train error.";
+const PRESETS = [
+  ["one hidden layer: circle", {...ONE_LAYER, dataset: "circle"}, POLL],
+  ["one hidden layer: xor", {...ONE_LAYER, dataset: "xor"}, POLL],
+  ["one hidden layer: gaussians", {...ONE_LAYER, dataset: "gaussians"}, POLL],
+  ["one hidden layer: spiral", {...ONE_LAYER, dataset: "spiral"}, POLL],
+  ["one hidden layer: plane (MSE)", {...ONE_LAYER, dataset: "plane", loss: "quadratic"},
+    "Poll: does one hidden layer reach near-zero MSE on the plane? Press play and watch the loss."],
+  ["one hidden layer: multi-gaussian (MSE)", {...ONE_LAYER, dataset: "multi_gaussian", loss: "quadratic"},
+    "Poll: does one hidden layer reach near-zero MSE on the six bumps? Press play and watch the loss."],
+  ["zero initialization", {...ONE_LAYER, dataset: "circle", hidden: [4, 4], init: "zeros"},
+    "Every weight starts at 0: press play and watch the units of a layer stay identical (the symmetry trap)."],
+  ["sigmoid, five layers", {...ONE_LAYER, dataset: "circle", hidden: [8, 8, 8, 8, 8], activation: "sigmoid",
+    optimizer: "sgd", learning_rate: 0.3},
+    "Watch the gradient norms: each sigmoid scales the gradient by at most 1/4 on its way back."],
+];
+
+const $ = (id) => document.getElementById(id);
+let ws = null, config = null, data = null, frame = null, playing = false;
+let curve = [];  // [epoch, train, test]
+
+// ---------------------------------------------------------------- colours
+// -1 orange, 0 white, +1 blue (TensorFlow Playground's scale).
+const NEG = [245, 147, 34], POS = [8, 119, 189];
+function colour(v) {
+  const t = Math.max(-1, Math.min(1, v));
+  const c = t < 0 ? NEG : POS, a = Math.abs(t);
+  return [255 + (c[0] - 255) * a, 255 + (c[1] - 255) * a, 255 + (c[2] - 255) * a];
+}
+
+function paint(canvas, values, grid, scale, discretize) {
+  const ctx = canvas.getContext("2d");
+  const img = ctx.createImageData(grid, grid);
+  for (let i = 0; i < grid * grid; i++) {
+    let v = values[i] / scale;
+    if (discretize) v = v > 0 ? 1 : -1;
+    const c = colour(v);
+    img.data[4 * i] = c[0]; img.data[4 * i + 1] = c[1]; img.data[4 * i + 2] = c[2]; img.data[4 * i + 3] = 255;
+  }
+  if (canvas.width !== grid) { canvas.width = grid; canvas.height = grid; }
+  ctx.putImageData(img, 0, 0);
+}
+
+// ---------------------------------------------------------------- URL state
+function readHash() {
+  const out = {};
+  const p = new URLSearchParams(location.hash.slice(1));
+  for (const k of STR) if (p.has(k)) out[k] = p.get(k);
+  for (const k of NUM) if (p.has(k) && p.get(k) !== "" && isFinite(Number(p.get(k)))) out[k] = Number(p.get(k));
+  if (p.has("hidden")) out.hidden = parseLayers(p.get("hidden"));
+  if (p.has("features")) out.features = p.get("features").split(",").filter((f) => f);
+  if (p.has("activations")) out.activations = p.get("activations").split(",").filter((f) => f);
+  return out;
+}
+
+function writeHash() {
+  const p = new URLSearchParams();
+  for (const k of STR.concat(NUM)) p.set(k, String(config[k]));
+  p.set("hidden", config.hidden.join(","));
+  p.set("features", config.features.join(","));
+  if (config.activations.length) p.set("activations", config.activations.join(","));
+  history.replaceState(null, "", "#" + p.toString());
+}
+
+function parseLayers(text) {
+  const t = String(text).trim();
+  if (!t) return [];
+  return t.split(",").map((s) => Number(s.trim()));
+}
+
+// ---------------------------------------------------------------- socket
+function send(msg) {
+  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+}
+
+function connect() {
+  ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
+  ws.binaryType = "arraybuffer";
+  let first = true;
+  ws.onmessage = (ev) => {
+    if (typeof ev.data !== "string") return onFrame(ev.data);
+    const msg = JSON.parse(ev.data);
+    if (msg.type === "config") {
+      if (first) {  // the URL's settings, if any, replace the defaults (read before showing them)
+        first = false;
+        const wanted = readHash();
+        if (Object.keys(wanted).length) send({type: "config", config: wanted});
+      }
+      config = msg.config; showConfig();
+    } else if (msg.type === "data") { data = msg; curve = []; }
+    else if (msg.type === "error") { showError(msg.message); setPlaying(false); }
+    else if (msg.type === "explain") {
+      // explain_step's page is a whole document with its own styles: it gets a frame of its own
+      const f = document.createElement("iframe");
+      f.setAttribute("data-testid", "explanation-frame");
+      f.srcdoc = msg.html;
+      $("explanation").replaceChildren(f);
+      $("explanation").dataset.loss = String(msg.loss);
+    }
+    else if (msg.type === "diagnostics") drawDiagnostics(msg.layers);
+  };
+  ws.onclose = () => { setPlaying(false); showError("connection closed: restart `chainrule playground` and reload"); };
+}
+
+function showError(text) {
+  $("error").textContent = text;
+  clearTimeout(showError.timer);
+  showError.timer = setTimeout(() => { $("error").textContent = ""; }, 6000);
+}
+
+function change(changes) {
+  curve = [];
+  send({type: "config", config: changes});
+}
+
+// ---------------------------------------------------------------- frames
+function onFrame(buffer) {
+  const view = new DataView(buffer);
+  const hlen = view.getUint32(0, true);
+  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, hlen)));
+  const g = header.grid, size = g * g;
+  header.boundary = new Float32Array(buffer, 4 + hlen, size);
+  header.maps = [];
+  for (let m = 0; m < header.n_maps; m++) header.maps.push(new Float32Array(buffer, 4 + hlen + 4 * size * (m + 1), size));
+  if (header.twin) header.twin_boundary = new Float32Array(buffer, 4 + hlen + 4 * size * (header.n_maps + 1), size);
+  frame = header;
+  if (!curve.length || header.epoch < curve[curve.length - 1][0]) curve = [];
+  curve.push([header.epoch, header.train_loss, header.test_loss]);
+  if (curve.length > 2000) curve = curve.filter((_, i) => i % 2 === 0);
+  draw();
+  // the gradient norms cost a backward pass over the training set: every 5th frame while playing
+  onFrame.count = (onFrame.count || 0) + 1;
+  if (!playing || onFrame.count % 5 === 0) send({type: "diagnostics"});
+  if (playing) send({type: "step", n: STEPS_PER_FRAME});
+}
+
+function drawDiagnostics(layers) {
+  const logs = layers.map((r) => Math.log10(Math.max(r.grad_norm, 1e-12)));
+  const low = Math.min(...logs, -8), high = Math.max(...logs, 1);
+  $("diagnostics").innerHTML = "<tr><td>layer</td><td>grad norm</td><td></td><td>units</td></tr>" + layers.map((r, i) => {
+    const w = 100 * (logs[i] - low) / ((high - low) || 1);
+    const units = r.saturated !== null ? `${Math.round(100 * r.saturated)}% saturated`
+      : r.dead !== null ? `${Math.round(100 * r.dead)}% dead` : "";
+    return `<tr><td>${r.layer}</td><td>${r.grad_norm.toExponential(2)}</td>` +
+      `<td style="width:40%"><div class="bar" style="width:${w.toFixed(1)}%"></div></td><td>${units}</td></tr>`;
+  }).join("");
+}
+
+function fmt(v) { return Number(v).toPrecision(4).replace(/\.?0+$/, "").replace(/\.?0+e/, "e"); }
+
+function draw() {
+  if (!frame || !config) return;
+  $("train-loss").textContent = fmt(frame.train_loss);
+  $("test-loss").textContent = fmt(frame.test_loss);
+  $("epoch").textContent = String(frame.epoch);
+  $("train-error").textContent = frame.train_error === null ? "-" : fmt(frame.train_error);
+  $("test-error").textContent = frame.test_error === null ? "-" : fmt(frame.test_error);
+  drawBoundary();
+  drawNetwork();
+  drawCurve();
+}
+
+function drawBoundary() {
+  $("twin").hidden = !frame.twin;
+  if (frame.twin) {
+    $("twin-init").textContent = frame.twin.init;
+    $("twin-train-loss").textContent = fmt(frame.twin.train_loss);
+    $("twin-test-loss").textContent = fmt(frame.twin.test_loss);
+    drawMap($("twin-boundary"), frame.twin_boundary);
+  }
+  drawMap($("boundary"), frame.boundary);
+}
+
+// An output map scaled to the canvas, with the training (and test) points on it.
+function drawMap(canvas, values) {
+  const g = frame.grid;
+  const off = drawMap.off || (drawMap.off = document.createElement("canvas"));
+  paint(off, values, g, 1, $("discretize").checked && data && data.task === "classification");
+  const ctx = canvas.getContext("2d");
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(off, 0, 0, canvas.width, canvas.height);
+  if (!data) return;
+  const e = data.extent, W = canvas.width;
+  const px = (x) => (x + e) / (2 * e) * W, py = (y) => (e - y) / (2 * e) * W;
+  const sets = [[data.train, "#fff"]];
+  if ($("show_test").checked) sets.push([data.test, "#000"]);
+  for (const [pts, ring] of sets) {
+    for (const [x, y, label] of pts) {
+      const v = data.task === "classification" ? 2 * label - 1 : label;
+      const c = colour(v);
+      ctx.beginPath(); ctx.arc(px(x), py(y), 3, 0, 2 * Math.PI);
+      ctx.fillStyle = `rgb(${c[0]},${c[1]},${c[2]})`; ctx.fill();
+      ctx.strokeStyle = ring; ctx.lineWidth = 1; ctx.stroke();
+    }
+  }
+}
+
+function drawCurve() {
+  const canvas = $("curve"), ctx = canvas.getContext("2d"), W = canvas.width, H = canvas.height;
+  ctx.clearRect(0, 0, W, H);
+  if (curve.length < 2) return;
+  let top = 0;
+  for (const [, a, b] of curve) top = Math.max(top, a, b);
+  const x0 = curve[0][0], x1 = curve[curve.length - 1][0] || 1;
+  for (const [col, k] of [["#888", 1], ["#000", 2]]) {
+    ctx.beginPath(); ctx.strokeStyle = col;
+    curve.forEach((p, i) => {
+      const x = (p[0] - x0) / ((x1 - x0) || 1) * W, y = H - p[k] / (top || 1) * (H - 4);
+      i ? ctx.lineTo(x, y) : ctx.moveTo(x, y);
+    });
+    ctx.stroke();
+  }
+}
+
+// The diagram: one column of unit maps per layer (inputs, hidden layers), links between them.
+const UNIT = 40, COL = 110, ROW = 52;
+function drawNetwork() {
+  const net = $("network"), svg = $("links");
+  const sizes = [config.features.length, ...config.hidden];
+  const key = sizes.join(",") + "|" + config.features.join(",");
+  if (net.dataset.layout !== key) {  // rebuild the unit canvases when the shape changes
+    net.querySelectorAll("canvas, .label").forEach((el) => el.remove());
+    sizes.forEach((n, l) => {
+      for (let i = 0; i < n; i++) {
+        const c = document.createElement("canvas");
+        c.className = "unit"; c.style.left = (l * COL) + "px"; c.style.top = (i * ROW) + "px";
+        c.title = l === 0 ? FEATURE_LABELS[config.features[i]] : `layer ${l}, unit ${i + 1}`;
+        net.appendChild(c);
+      }
+      if (l === 0) config.features.forEach((f, i) => {
+        const s = document.createElement("span");
+        s.className = "label"; s.textContent = FEATURE_LABELS[f];
+        s.style.left = "-34px"; s.style.top = (i * ROW + 12) + "px"; net.appendChild(s);
+      });
+    });
+    net.dataset.layout = key;
+    net.style.height = (Math.max(...sizes, 1) * ROW + 10) + "px";
+  }
+  const canvases = net.querySelectorAll("canvas.unit");
+  frame.maps.forEach((m, i) => {
+    let scale = 0;
+    for (let j = 0; j < m.length; j++) scale = Math.max(scale, Math.abs(m[j]));
+    if (canvases[i]) paint(canvases[i], m, frame.grid, scale || 1, false);
+  });
+  // links: frame.weights[l][to][from] joins column l to column l + 1 (the last: to the output)
+  const outX = sizes.length * COL;
+  let paths = "";
+  frame.weights.forEach((W, l) => {
+    W.forEach((row, to) => row.forEach((w, from) => {
+      const x1 = l * COL + UNIT, y1 = from * ROW + UNIT / 2;
+      const x2 = l + 1 < sizes.length ? (l + 1) * COL : outX, y2 = (l + 1 < sizes.length ? to * ROW : 0) + UNIT / 2;
+      const c = colour(Math.sign(w)), width = Math.min(6, 0.5 + 2 * Math.abs(w));
+      const d = `M${x1},${y1} C${(x1 + x2) / 2},${y1} ${(x1 + x2) / 2},${y2} ${x2},${y2}`;
+      paths += `<path d="${d}" stroke="rgb(${c})" stroke-width="${width.toFixed(2)}" data-l="${l}" data-to="${to}" data-from="${from}"><title>weight ${w.toPrecision(4)}</title></path>`;
+    }));
+  });
+  paths += `<circle cx="${outX + 8}" cy="${UNIT / 2}" r="8" fill="#ccc"><title>output</title></circle>`;
+  svg.setAttribute("width", outX + 20); svg.setAttribute("height", net.style.height);
+  svg.innerHTML = paths;
+}
+
+// ---------------------------------------------------------------- controls -> messages
+function showConfig() {
+  for (const k of STR) if ($(k)) $(k).value = config[k];
+  const lr = $("learning_rate"), rr = $("reg_rate");
+  for (const [sel, v] of [[lr, config.learning_rate], [rr, config.reg_rate]]) {
+    if (![...sel.options].some((o) => Number(o.value) === v)) sel.add(new Option(String(v)));
+    sel.value = [...sel.options].find((o) => Number(o.value) === v).value;
+  }
+  $("noise").value = config.noise; $("noise_out").textContent = config.noise;
+  $("train_ratio").value = config.train_ratio; $("train_ratio_out").textContent = config.train_ratio;
+  $("n").value = config.n; $("batch_size").value = config.batch_size;
+  if (document.activeElement !== $("hidden")) $("hidden").value = config.hidden.join(",");
+  if (document.activeElement !== $("activations")) $("activations").value = config.activations.join(",");
+  $("dataset").querySelector("option[value=custom]").disabled = config.dataset !== "custom";
+  const box = $("features");
+  if (!box.children.length) {
+    for (const f of FEATURES) {
+      const l = document.createElement("label");
+      l.innerHTML = `<input type="checkbox" value="${f}" data-testid="feature-${f}"> ${FEATURE_LABELS[f]}`;
+      box.appendChild(l);
+    }
+    box.addEventListener("change", () => {
+      const chosen = [...box.querySelectorAll("input:checked")].map((i) => i.value);
+      if (chosen.length) change({features: chosen}); else showConfig();
+    });
+  }
+  for (const i of box.querySelectorAll("input")) i.checked = config.features.includes(i.value);
+  writeHash();
+  draw();
+}
+
+function setPlaying(on) {
+  const start = on && !playing;
+  playing = on;
+  $("play").classList.toggle("active", on);
+  if (start) send({type: "step", n: STEPS_PER_FRAME});
+}
+
+function bind() {
+  PRESETS.forEach(([label], i) => $("preset").add(new Option(label, String(i))));
+  $("preset").addEventListener("change", () => {
+    const p = PRESETS[Number($("preset").value)];
+    if (!$("preset").value || !p) return;
+    setPlaying(false);
+    $("preset-note").textContent = p[2];
+    change(p[1]);
+  });
+  for (const k of STR) $(k).addEventListener("change", () => change({[k]: $(k).value}));
+  for (const k of ["learning_rate", "reg_rate", "noise", "train_ratio", "n", "batch_size"]) {
+    $(k).addEventListener("change", () => {
+      const v = Number($(k).value);
+      if (isFinite(v)) change({[k]: v});
+    });
+  }
+  $("hidden").addEventListener("change", () => {
+    const layers = parseLayers($("hidden").value);
+    if (!layers.every((h) => Number.isInteger(h))) return showError("hidden layers: whole numbers separated by commas, such as 4,2");
+    // per-layer activations that no longer fit the layers go back to the one activation
+    const keep = config.activations.length === layers.length;
+    change(keep ? {hidden: layers} : {hidden: layers, activations: []});
+  });
+  $("activations").addEventListener("change", () => {
+    change({activations: $("activations").value.split(",").map((a) => a.trim()).filter((a) => a)});
+  });
+  $("play").addEventListener("click", () => setPlaying(true));
+  $("pause").addEventListener("click", () => setPlaying(false));
+  $("step").addEventListener("click", () => {
+    setPlaying(false);
+    const n = data ? Math.min(1000, Math.ceil(data.train.length / config.batch_size)) : 1;
+    send({type: "step", n});
+  });
+  $("reset").addEventListener("click", () => { curve = []; send({type: "reset"}); });
+  $("regenerate").addEventListener("click", () => send({type: "regenerate"}));
+  $("show_test").addEventListener("change", draw);
+  $("discretize").addEventListener("change", draw);
+  $("upload").addEventListener("change", async () => {
+    const file = $("upload").files[0];
+    if (!file) return;
+    if (file.size > 256 * 1024) return showError("the CSV is larger than 256 KiB");
+    send({type: "upload", csv: await file.text()});
+  });
+  $("explain").addEventListener("click", () => send({type: "explain", index: Number($("example").value)}));
+  $("network").addEventListener("click", (ev) => {
+    const p = ev.target.closest("path");
+    if (!p) return;
+    const text = prompt("new weight", p.querySelector("title").textContent.replace("weight ", ""));
+    if (text === null || !isFinite(Number(text)) || text.trim() === "") return;
+    send({type: "set_weight", layer: Number(p.dataset.l), to: Number(p.dataset.to), from: Number(p.dataset.from), value: Number(text)});
+  });
+  window.addEventListener("hashchange", () => {
+    const wanted = readHash();
+    if (Object.keys(wanted).length) change(wanted);
+  });
+}
+
+bind();
+connect();

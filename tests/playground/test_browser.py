@@ -1,0 +1,208 @@
+"""The playground in a real browser: Playwright drives Debian's chromium (launched by path, never
+downloaded) against a uvicorn server on 127.0.0.1 started by the test. Skips without them."""
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("starlette")
+uvicorn = pytest.importorskip("uvicorn")
+sync_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = os.environ.get("CHAINRULE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+if not os.path.exists(CHROMIUM):
+    pytest.skip("no chromium (apt-get install chromium)", allow_module_level=True)
+
+from chainrule.playground import server  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 60_000  # ms: the machine may be busy
+
+
+@pytest.fixture(scope="module")
+def url():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    app_server = uvicorn.Server(uvicorn.Config(server.create_app(), log_level="warning"))
+    thread = threading.Thread(target=app_server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not app_server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/"
+    app_server.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, url):
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    page.set_default_timeout(TIMEOUT)
+    page.errors = []
+    page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    yield page
+    page.close()
+
+
+def number(page, testid):
+    return float(page.get_by_test_id(testid).inner_text())
+
+
+def loaded(page, url):
+    page.goto(url)
+    page.wait_for_function("document.querySelectorAll('#network canvas.unit').length > 0")
+
+
+def test_page_loads_without_console_errors_and_shows_the_network(page, url):
+    loaded(page, url)
+    assert page.locator("#network canvas.unit").count() == 2 + 4 + 2
+    assert page.locator("#network path").count() == 2 * 4 + 4 * 2 + 2
+    assert number(page, "epoch") == 0 and number(page, "test-loss") > 0
+    assert page.errors == []
+
+
+def test_play_lowers_the_test_loss_on_circle(page, url):
+    loaded(page, url + "#dataset=circle&hidden=8&optimizer=adam&learning_rate=0.1")
+    page.wait_for_function("document.querySelector('#optimizer').value === 'adam'")
+    start = number(page, "test-loss")
+    page.get_by_test_id("play").click()
+    # 10 steps a frame: at most 50 epochs (2500 steps of 10 of the 250 training points)
+    page.wait_for_function(f"Number(document.querySelector('[data-testid=test-loss]').textContent) < {start / 3}"
+                           " || Number(document.querySelector('[data-testid=epoch]').textContent) > 100")
+    page.get_by_test_id("pause").click()
+    assert number(page, "test-loss") < start / 3 and number(page, "epoch") <= 100
+    # paused: the epoch stops moving
+    page.wait_for_timeout(300)
+    e = number(page, "epoch")
+    page.wait_for_timeout(300)
+    assert number(page, "epoch") == e
+    page.get_by_test_id("step").click()
+    page.wait_for_function(f"Number(document.querySelector('[data-testid=epoch]').textContent) > {e}")
+    page.get_by_test_id("reset").click()
+    page.wait_for_function("document.querySelector('[data-testid=epoch]').textContent === '0'")
+    assert page.errors == []
+
+
+def test_controls_update_the_diagram_and_the_url(page, url):
+    loaded(page, url)
+    net = page.get_by_test_id("network")
+    before = net.screenshot()
+    page.get_by_test_id("hidden-layers").fill("3,3,3")
+    page.get_by_test_id("hidden-layers").press("Enter")
+    page.wait_for_function("document.querySelectorAll('#network canvas.unit').length === 2 + 9")
+    assert "hidden=3%2C3%2C3" in page.url
+    # A new data set or loss keeps the weights (same seed), so the unit maps stay: the points and
+    # the loss values change.
+    for testid, value, view in (("activation", "relu", "network"), ("dataset", "xor", "boundary"),
+                                ("loss", "quadratic", "test-loss"), ("init", "he", "network")):
+        shot = page.get_by_test_id(view).screenshot()
+        page.get_by_test_id(testid).select_option(value)
+        page.wait_for_function(f"location.hash.includes('{testid}={value}')")
+        page.wait_for_timeout(300)  # the frame after the config reply
+        assert page.get_by_test_id(view).screenshot() != shot, testid
+    assert net.screenshot() != before
+    page.get_by_test_id("learning-rate").select_option("0.3")
+    page.wait_for_function("location.hash.includes('learning_rate=0.3')")
+    assert page.errors == []
+
+
+def test_url_state_reproduces_the_setup(browser, page, url):
+    loaded(page, url + "#dataset=spiral&hidden=5,3&activation=sigmoid&loss=softmax_ce&init=zeros&features=x1,x2,x1x2")
+    page.wait_for_function("document.querySelectorAll('#network canvas.unit').length === 3 + 8")
+    assert page.get_by_test_id("dataset").input_value() == "spiral"
+    assert page.get_by_test_id("activation").input_value() == "sigmoid"
+    assert page.get_by_test_id("loss").input_value() == "softmax_ce"
+    assert page.get_by_test_id("init").input_value() == "zeros"
+    link = page.url
+    other = browser.new_page()
+    other.goto(link)
+    other.wait_for_function("document.querySelectorAll('#network canvas.unit').length === 3 + 8")
+    other.wait_for_function(f"location.href === {link!r}")
+    assert other.get_by_test_id("test-loss").inner_text() == page.get_by_test_id("test-loss").inner_text()
+    other.close()
+
+
+def test_explain_shows_the_numbers_of_explain_step(page, url):
+    import chainrule as cr
+    from chainrule.playground.session import Session
+
+    loaded(page, url + "#loss=softmax_ce&hidden=3")
+    page.wait_for_function("location.hash.includes('loss=softmax_ce')")
+    page.get_by_test_id("example").fill("5")
+    page.get_by_test_id("explain").click()
+    shown = page.frame_locator("[data-testid=explanation-frame]").locator("body")
+    shown.locator("table").first.wait_for()
+    # The same setup traced directly: the same numbers, in the same order.
+    s = Session({"loss": "softmax_ce", "hidden": [3]})
+    X, y = s._data[0]
+    step = cr.viz.explain_step(s.model, X[5], int(y[5]), lr=s.config["learning_rate"])
+    number = r"-?\d+\.\d+(?:e[-+]?\d+)?"
+    expected = re.findall(number, step.render("text"))
+    assert len(expected) > 20
+    assert re.findall(number, shown.inner_text().replace("\u2212", "-")) == expected
+    assert page.errors == []
+
+
+def test_screenshot_for_the_readme(page, url):
+    loaded(page, url + "#dataset=spiral&hidden=8,8,6&activation=relu&optimizer=adam&learning_rate=0.01"
+                "&features=x1,x2,x1^2,x2^2,sin_x1,sin_x2&noise=0")
+    page.wait_for_function("location.hash.includes('dataset=spiral')")
+    page.get_by_test_id("play").click()
+    page.wait_for_function("Number(document.querySelector('[data-testid=epoch]').textContent) > 50")
+    page.get_by_test_id("pause").click()
+    page.get_by_test_id("show-test").check()
+    out = ROOT / "docs" / "playground.png"
+    out.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(out))
+    assert out.stat().st_size > 10_000 and page.errors == []
+
+
+def test_presets_and_gradient_panel(page, url):
+    loaded(page, url)
+    page.get_by_test_id("preset").select_option(label="sigmoid, five layers")
+    page.wait_for_function("location.hash.includes('activation=sigmoid')")
+    page.wait_for_function("document.querySelectorAll('[data-testid=diagnostics] tr').length === 1 + 6")
+    assert "1/4" in page.get_by_test_id("preset-note").inner_text()
+    page.get_by_test_id("preset").select_option(label="one hidden layer: gaussians")
+    page.wait_for_function("location.hash.includes('dataset=gaussians') && location.hash.includes('hidden=8&')")
+    page.get_by_test_id("play").click()
+    page.wait_for_function("Number(document.querySelector('[data-testid=train-error]').textContent) < 0.05")
+    page.get_by_test_id("pause").click()
+    assert page.errors == []
+
+
+def test_side_by_side_init(page, url):
+    loaded(page, url + "#compare_init=zeros&hidden=4,4")
+    page.wait_for_function("!document.querySelector('[data-testid=twin]').hidden")
+    page.get_by_test_id("play").click()
+    page.wait_for_function("Number(document.querySelector('[data-testid=epoch]').textContent) > 5")
+    page.get_by_test_id("pause").click()
+    # zeros stays at chance (log 2 for cross-entropy) while Glorot learns
+    assert float(page.get_by_test_id("twin-train-loss").inner_text()) > 0.69
+    assert page.errors == []
+
+
+def test_activation_per_layer_from_the_url(page, url):
+    loaded(page, url + "#hidden=3,2&activations=relu,sigmoid")
+    page.wait_for_function("document.querySelectorAll('#network canvas.unit').length === 2 + 5")
+    assert page.get_by_test_id("activations").input_value() == "relu,sigmoid"
+    page.get_by_test_id("hidden-layers").fill("4")
+    page.get_by_test_id("hidden-layers").press("Enter")
+    page.wait_for_function("document.querySelectorAll('#network canvas.unit').length === 2 + 4")
+    assert "activations=" not in page.url and page.errors == []

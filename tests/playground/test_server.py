@@ -1,0 +1,324 @@
+"""The playground's session and server: HTTP, the WebSocket protocol, validation, the registry."""
+import gc
+import json
+import struct
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette")
+pytest.importorskip("httpx")
+
+with warnings.catch_warnings():  # newer Starlette prefers httpx2 to httpx; both work
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient  # noqa: E402
+
+import chainrule as cr  # noqa: E402
+from chainrule.playground import server  # noqa: E402
+from chainrule.playground.session import GRID, MAX_CSV_BYTES, ConfigError, Session, parse_csv  # noqa: E402
+
+
+def decode(blob):
+    (n,) = struct.unpack("<I", blob[:4])
+    header = json.loads(blob[4:4 + n])
+    floats = np.frombuffer(blob[4 + n:], dtype="<f4")
+    return header, floats[:GRID * GRID].reshape(GRID, GRID), floats[GRID * GRID:].reshape(-1, GRID, GRID)
+
+
+@pytest.fixture
+def client():
+    with TestClient(server.create_app()) as c:
+        yield c
+
+
+def opened(ws):
+    """Read the three messages a new connection gets: config, data, first frame."""
+    config = ws.receive_json()
+    data = ws.receive_json()
+    frame = decode(ws.receive_bytes())
+    assert config["type"] == "config" and data["type"] == "data"
+    return config["config"], data, frame
+
+
+def test_page_and_static_files_are_served_from_the_package(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    for testid in ("play", "pause", "step", "reset", "dataset", "loss", "activation", "init", "learning-rate",
+                   "hidden-layers", "train-loss", "test-loss", "epoch", "boundary", "network"):
+        assert f'data-testid="{testid}"' in page.text
+    for name in ("app.js", "style.css"):
+        assert client.get(f"/static/{name}").status_code == 200
+    # offline: no script or style from another host
+    assert "http://" not in page.text and "https://" not in page.text
+    assert client.get("/static/../session.py").status_code == 404
+
+
+def test_frame_holds_losses_the_boundary_and_every_unit_map(client):
+    with client.websocket_connect("/ws") as ws:
+        config, data, (header, boundary, maps) = opened(ws)
+        assert config["hidden"] == [4, 2] and data["task"] == "classification"
+        assert maps.shape == (len(config["features"]) + 6, GRID, GRID)
+        assert np.abs(boundary).max() <= 1
+        ws.send_json({"type": "step", "n": 20})
+        after, _, _ = decode(ws.receive_bytes())
+        assert after["step"] == 20 and after["epoch"] == pytest.approx(20 * 10 / len(data["train"]), abs=1e-3)
+        assert [np.shape(w) for w in after["weights"]] == [(4, 2), (2, 4), (1, 2)]
+
+
+def test_session_trains_with_chainrule_and_lowers_the_test_loss():
+    s = Session({"dataset": "circle", "hidden": [8], "learning_rate": 0.1, "optimizer": "adam", "n": 300})
+    before = s.losses()[1]
+    s.step(200)
+    assert s.losses()[1] < 0.5 * before
+    # The boundary is the model's own output: 2 sigmoid(z) - 1 at the grid points.
+    f = s.frame()
+    X = s._grid_features[:3]
+    z = np.asarray(s.model(X).data)[:, 0]
+    assert np.allclose(f["boundary"].ravel()[:3], 2 / (1 + np.exp(-z)) - 1, atol=1e-6)
+
+
+@pytest.mark.parametrize("loss", ["quadratic", "bce", "softmax_ce"])
+@pytest.mark.parametrize("dataset", ["xor", "plane"])
+def test_every_loss_and_task_steps(loss, dataset):
+    s = Session({"dataset": dataset, "loss": loss, "hidden": [3], "n": 60, "optimizer": "adam",
+                 "regularization": "l1", "reg_rate": 0.01})
+    s.step(3)
+    f = s.frame()
+    assert np.isfinite(f["train_loss"]) and s.config["loss"] == (loss if dataset == "xor" else "quadratic")
+
+
+def test_regularization_is_in_the_training_loss():
+    plain = Session({"hidden": [3], "n": 50})
+    l2 = Session({"hidden": [3], "n": 50, "regularization": "l2", "reg_rate": 0.5})
+    X, y = plain._data[0]
+    w = [np.asarray(l.weight.data) for l in plain.model.layers]
+    extra = float(np.asarray(l2._loss_fn(l2.model(X), y).data)) - float(np.asarray(plain._loss_fn(plain.model(X), y).data))
+    assert extra == pytest.approx(0.5 * 0.5 * sum((a * a).sum() for a in w))
+
+
+def test_zero_init_keeps_units_of_a_layer_equal():
+    s = Session({"init": "zeros", "hidden": [4], "loss": "bce"})
+    s.step(50)
+    maps = s.frame()["maps"][2:]
+    assert np.allclose(maps, maps[0])  # the symmetry trap: every hidden unit computes the same
+
+
+BAD = [
+    ("not json", "not valid JSON"),
+    ("[1, 2]", "JSON object"),
+    ('{"type": 5}', "JSON object"),
+    ('{"type": "launch"}', "unknown message type"),
+    ('{"type": "step"}', "missing n"),
+    ('{"type": "step", "n": 1, "x": 2}', "unknown field"),
+    ('{"type": "step", "n": 0}', "n must be an integer in [1, 1000]"),
+    ('{"type": "step", "n": 1001}', "[1, 1000]"),
+    ('{"type": "step", "n": true}', "integer"),
+    ('{"type": "step", "n": "5"}', "integer"),
+    ('{"type": "config", "config": []}', "config must be an object"),
+    ('{"type": "config", "config": {"dataset": "moons"}}', "dataset must be one of"),
+    ('{"type": "config", "config": {"learning_rate": -1}}', "learning_rate must be in"),
+    ('{"type": "config", "config": {"learning_rate": "__import__(\'os\')"}}', "learning_rate must be a number"),
+    ('{"type": "config", "config": {"n": 2.5}}', "n must be an integer"),
+    ('{"type": "config", "config": {"n": 1000000}}', "n must be in"),
+    ('{"type": "config", "config": {"hidden": [4, 0]}}', "hidden must be a list"),
+    ('{"type": "config", "config": {"hidden": [1, 1, 1, 1, 1, 1, 1, 1, 1]}}', "at most 8"),
+    ('{"type": "config", "config": {"hidden": [100]}}', "[1, 16]"),
+    ('{"type": "config", "config": {"features": []}}', "non-empty"),
+    ('{"type": "config", "config": {"features": ["x1", "x1"]}}', "distinct"),
+    ('{"type": "config", "config": {"features": ["exp(x1)"]}}', "features must be"),
+    ('{"type": "config", "config": {"colour": "red"}}', "unknown setting"),
+    ('{"type": "config", "config": {"dataset": "custom"}}', "uploaded CSV first"),
+    ('{"type": "config", "config": {"noise": NaN}}', "noise must be a number"),
+    ('{"type": "set_weight", "layer": 9, "to": 0, "from": 0, "value": 1}', "layer must be"),
+    ('{"type": "set_weight", "layer": 0, "to": 4, "from": 0, "value": 1}', "to must be"),
+    ('{"type": "set_weight", "layer": 0, "to": 0, "from": 0, "value": 1e9}', "value must be"),
+    ('{"type": "explain", "index": -1}', "index must be"),
+    ('{"type": "explain", "index": 0}', "softmax_ce"),
+    ('{"type": "upload", "csv": 5}', "csv must be a string"),
+    ('{"type": "upload", "csv": "1,2,0\\n1,2\\n3,4,1\\n5,6,0\\n"}', "row 2: expected 3 values"),
+    ('{"type": "upload", "csv": "1,2,0\\n1,2,x\\n3,4,1\\n5,6,0\\n"}', "row 2: not a number"),
+    ('{"type": "upload", "csv": "1,2,0\\n"}', "at least 4"),
+    ('{"type": "upload", "csv": "1,2,0\\n1,inf,1\\n3,4,1\\n5,6,0\\n"}', "finite"),
+]
+
+
+def test_every_bad_message_gets_an_error_and_the_connection_keeps_working(client):
+    with client.websocket_connect("/ws") as ws:
+        config, _, _ = opened(ws)
+        for text, expected in BAD:
+            ws.send_text(text)
+            reply = ws.receive_json()
+            assert reply["type"] == "error" and expected in reply["message"], (text, reply)
+        ws.send_bytes(b"\x00\x01")
+        assert "not binary" in ws.receive_json()["message"]
+        ws.send_json({"type": "frame"})
+        header, _, _ = decode(ws.receive_bytes())
+        assert header["step"] == 0
+        ws.send_json({"type": "config", "config": {}})  # nothing changed by any bad message
+        assert ws.receive_json()["config"] == config
+
+
+def test_upload_size_limit_and_csv_data(client):
+    with client.websocket_connect("/ws") as ws:
+        opened(ws)
+        big = "0.5,0.5,1\n" * (MAX_CSV_BYTES // 10 + 1)
+        ws.send_json({"type": "upload", "csv": big})
+        assert "256 KiB" in ws.receive_json()["message"]
+        ws.send_text(json.dumps({"type": "upload", "csv": big * 2}))
+        assert "limit" in ws.receive_json()["message"]
+        rows = "x1,x2,label\n" + "".join(f"{x},{y},{int(x * y > 0)}\n" for x, y in
+                                         np.random.default_rng(0).uniform(-3, 3, (40, 2)))
+        ws.send_json({"type": "upload", "csv": rows})
+        data = ws.receive_json()
+        assert data["type"] == "data" and len(data["train"]) + len(data["test"]) == 40
+        assert max(abs(v) for p in data["train"] + data["test"] for v in p[:2]) == pytest.approx(1, abs=1e-4)
+        assert ws.receive_json()["config"]["dataset"] == "custom"
+        decode(ws.receive_bytes())
+        ws.send_json({"type": "step", "n": 2})
+        assert decode(ws.receive_bytes())[0]["step"] == 2
+
+
+def test_parse_csv_reads_regression_targets():
+    X, y = parse_csv("1,0,0.25\n0,2,1.5\n-1,1,0\n2,2,3\n")
+    assert X.max() == 1 and y.tolist() == [0.25, 1.5, 0, 3]
+    with pytest.raises(ConfigError, match="row 1"):
+        parse_csv("1,2,3,4\n1,2,3\n1,2,3\n1,2,3\n")
+
+
+def test_controls_change_the_model_and_set_weight_edits_one_weight(client):
+    with client.websocket_connect("/ws") as ws:
+        opened(ws)
+        ws.send_json({"type": "config", "config": {"hidden": [3, 3, 3], "activation": "relu", "init": "he"}})
+        assert ws.receive_json()["config"]["hidden"] == [3, 3, 3]
+        header, _, maps = decode(ws.receive_bytes())
+        assert len(header["weights"]) == 4 and maps.shape[0] == 2 + 9
+        ws.send_json({"type": "set_weight", "layer": 1, "to": 2, "from": 0, "value": -1.5})
+        header, _, _ = decode(ws.receive_bytes())
+        assert header["weights"][1][2][0] == -1.5
+        ws.send_json({"type": "config", "config": {"dataset": "spiral"}})
+        assert ws.receive_json()["type"] == "data"
+
+
+def test_explain_matches_cr_viz_explain_step(client):
+    with client.websocket_connect("/ws") as ws:
+        opened(ws)
+        ws.send_json({"type": "config", "config": {"loss": "softmax_ce", "hidden": [3]}})
+        ws.receive_json(), ws.receive_bytes()
+        ws.send_json({"type": "explain", "index": 4})
+        reply = ws.receive_json()
+    # The same numbers from a model with the same weights, traced directly.
+    s = Session({"loss": "softmax_ce", "hidden": [3]})
+    X, y = s._data[0]
+    step = cr.viz.explain_step(s.model, X[4], int(y[4]), lr=s.config["learning_rate"])
+    assert reply["loss"] == pytest.approx(step.loss) and reply["text"] == step.render("text")
+
+
+def test_connections_free_their_sessions():
+    """Many connect/disconnect cycles leave no session and no growing memory behind."""
+    with TestClient(server.create_app()) as client:
+        def cycle(k):
+            for _ in range(k):
+                with client.websocket_connect("/ws") as ws:
+                    opened(ws)
+                    ws.send_json({"type": "step", "n": 1})
+                    ws.receive_bytes()
+        cycle(20)
+        gc.collect()
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        cycle(200)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - base
+        tracemalloc.stop()
+        assert server.SESSIONS == {}
+        # One session holds well over 300 KB (data, grid features, maps); 200 leaked would be 60 MB.
+        assert grown < 2_000_000, grown
+
+
+def test_cli_refuses_a_bad_port(capsys):
+    from chainrule.cli import main
+
+    assert main(["playground", "--port", "70000", "--no-browser"]) == 2
+    assert "--port must be in 0..65535" in capsys.readouterr().err
+
+
+def test_doctests():
+    import doctest
+
+    from chainrule.playground import session
+
+    assert doctest.testmod(session).failed == 0
+
+
+def test_diagnostics_show_vanishing_gradients_and_frames_carry_the_error(client):
+    with client.websocket_connect("/ws") as ws:
+        opened(ws)
+        ws.send_json({"type": "config", "config": {"activation": "sigmoid", "hidden": [8, 8, 8, 8, 8]}})
+        ws.receive_json()
+        header, _, _ = decode(ws.receive_bytes())
+        assert 0 <= header["train_error"] <= 1 and 0 <= header["test_error"] <= 1
+        ws.send_json({"type": "diagnostics"})
+        layers = ws.receive_json()["layers"]
+    assert [r["layer"] for r in layers] == [1, 2, 3, 4, 5, 6]
+    assert layers[0]["grad_norm"] < 1e-2 * layers[-1]["grad_norm"]  # each sigmoid: at most 1/4
+    assert all(0 <= r["saturated"] <= 1 for r in layers[:-1])
+
+
+def test_classification_error_is_the_share_of_wrong_signs():
+    s = Session({"dataset": "gaussians", "hidden": [4], "optimizer": "adam", "learning_rate": 0.05})
+    s.step(200)
+    f = s.frame()
+    X, y = s.points[0], s.points[1]
+    out = np.asarray(s.model(s._data[0][0]).data)[:, 0]
+    assert f["train_error"] == pytest.approx(np.mean((out > 0) != (y == 1))) and f["train_error"] < 0.1
+    assert Session({"dataset": "plane"}).frame()["train_error"] is None
+
+
+def test_side_by_side_init_trains_a_second_network_on_the_same_batches(client):
+    with client.websocket_connect("/ws") as ws:
+        opened(ws)
+        ws.send_json({"type": "config", "config": {"compare_init": "zeros", "hidden": [4, 4]}})
+        ws.receive_json()
+        decode(ws.receive_bytes())
+        ws.send_json({"type": "step", "n": 50})
+        blob = ws.receive_bytes()
+    header, boundary, rest = decode(blob)
+    assert header["twin"]["init"] == "zeros" and rest.shape[0] == header["n_maps"] + 1
+    # The twin is the same setup with zeros: its own session, trained alone, gives the same output.
+    alone = Session({"init": "zeros", "hidden": [4, 4]})
+    alone.step(50)
+    f = alone.frame()
+    assert np.allclose(rest[-1], f["boundary"]) and header["twin"]["train_loss"] == pytest.approx(f["train_loss"])
+
+
+def test_each_connection_has_its_own_model(client):
+    with client.websocket_connect("/ws") as a, client.websocket_connect("/ws") as b:
+        opened(a), opened(b)
+        assert len(server.SESSIONS) == 2
+        a.send_json({"type": "config", "config": {"hidden": [3]}})
+        a.receive_json(), a.receive_bytes()
+        b.send_json({"type": "step", "n": 7})
+        hb, _, _ = decode(b.receive_bytes())
+        a.send_json({"type": "frame"})
+        ha, _, _ = decode(a.receive_bytes())
+    assert (len(ha["weights"]), ha["step"]) == (2, 0) and (len(hb["weights"]), hb["step"]) == (3, 7)
+    assert server.SESSIONS == {}
+
+
+def test_one_activation_per_layer(client):
+    s = Session({"hidden": [3, 2], "activations": ["relu", "sigmoid"]})
+    assert [type(a).__name__ for a in s.model.activations] == ["ReLU", "Sigmoid"]
+    with pytest.raises(ConfigError, match="2 given for 3 hidden layers"):
+        Session({"hidden": [3, 3, 3], "activations": ["relu", "sigmoid"]})
+    with client.websocket_connect("/ws") as ws:
+        opened(ws)
+        ws.send_json({"type": "config", "config": {"activations": ["relu"]}})
+        assert "1 given for 2 hidden layers" in ws.receive_json()["message"]
+        ws.send_json({"type": "config", "config": {"activations": ["relu", "eval"]}})
+        assert "activations must be a list" in ws.receive_json()["message"]
+        ws.send_json({"type": "config", "config": {"hidden": [5], "activations": ["sigmoid"]}})
+        assert ws.receive_json()["config"]["activations"] == ["sigmoid"]
+        header, _, maps = decode(ws.receive_bytes())
+    assert maps.shape[0] == 2 + 5 and maps[2:].min() >= 0  # sigmoid outputs
