@@ -48,6 +48,28 @@ def tanh_chainrule():
     return _tanh_step(cr, *_tanh_data())
 
 
+def tanh_compiled():
+    """The same value and gradient as one compiled program (cr.compile: traced once, replayed)."""
+    x, w, b = _tanh_data()
+    vg = cr.compile(cr.value_and_grad(lambda w, b: cr.sum(cr.tanh(x * w + b)), argnums=(0, 1)))
+
+    def step():
+        y, (gw, gb) = vg(w, b)
+        return y, gw, gb
+    return step
+
+
+def tanh_jax():
+    jax, jnp = peers.jax()
+    x, w, b = _tanh_data()
+    vg = jax.jit(jax.value_and_grad(lambda w, b: jnp.sum(jnp.tanh(x * w + b)), argnums=(0, 1)))
+
+    def step():
+        y, (gw, gb) = vg(w, b)
+        return y, gw, gb
+    return step
+
+
 def tanh_torch():
     torch = peers.torch()
     x, w, b = _tanh_data()
@@ -174,6 +196,35 @@ def mlp_chainrule():
     return step
 
 
+def mlp_compiled_step(X, y, arrays, lr=LR):
+    """The SGD step as one compiled program: the parameters go in as a list, the updated ones
+    come out (the labels are constants of the program; X an argument)."""
+    rows = np.arange(len(y))
+
+    def loss(params, X):
+        W1, b1, W2, b2, W3, b3 = params
+        h1 = cr.relu(X @ W1 + b1)
+        h2 = cr.relu(h1 @ W2 + b2)
+        z = h2 @ W3 + b3
+        return cr.mean(cr.logsumexp(z, axis=1) - z[rows, y])
+
+    def sgd(params, X):
+        value, grads = cr.value_and_grad(loss)(params, X)
+        return value, [p - lr * g for p, g in zip(params, grads)]
+    return cr.compile(sgd)
+
+
+def mlp_compiled():
+    X, y, arrays = mlp_data()
+    compiled = mlp_compiled_step(X, y, arrays)
+    state = [arrays]
+
+    def step():
+        loss, state[0] = compiled(state[0], X)
+        return loss, state[0]
+    return step
+
+
 def mlp_torch():
     torch = peers.torch()
     X0, y0, arrays = mlp_data()
@@ -257,11 +308,12 @@ def small_infer_torch():
 def cases():
     return [
         Case("core", "tanh16", "value and gradient of sum(tanh(x*w + b)), 16 float64",
-             {"numpy": tanh_numpy, "chainrule": tanh_chainrule, "torch": tanh_torch,
+             {"numpy": tanh_numpy, "chainrule": tanh_chainrule, "compiled": tanh_compiled, "jax": tanh_jax,
+              "torch": tanh_torch,
               "autograd": tanh_autograd, "micrograd": tanh_micrograd},
              target=4.0, reported={"torch": 9.5, "autograd": 32}),
         Case("core", "mlp_step", "SGD step, 784-256-256-10 ReLU, softmax CE, batch 128, float32, tensors and ops",
-             {"numpy": mlp_numpy, "chainrule": mlp_chainrule, "torch": mlp_torch},
+             {"numpy": mlp_numpy, "chainrule": mlp_chainrule, "compiled": mlp_compiled, "torch": mlp_torch},
              target=1.10, reported={"torch": 1.20}, rtol=2e-4, atol=1e-6),
         Case("core", "mlp_infer_no_grad", "forward of the same network under no_grad, batch 128, float32",
              {"numpy": infer_numpy, "chainrule": infer_chainrule, "torch": infer_torch},

@@ -149,6 +149,23 @@ def hessian_chainrule():
     return lambda: h(w)
 
 
+def hessian_compiled():
+    X, y, w = _logreg_data()
+
+    def nll(w):
+        z = X @ w
+        return cr.sum(cr.softplus(z) - y * z)
+    h = cr.compile(cr.hessian(nll))
+    return lambda: h(w)
+
+
+def hessian_jax():
+    jax, jnp = peers.jax()
+    X, y, w = _logreg_data()
+    h = jax.jit(jax.hessian(lambda w: jnp.sum(jax.nn.softplus(X @ w) - y * (X @ w))))
+    return lambda: h(w)
+
+
 def hessian_torch():
     torch = peers.torch()
     from torch.func import hessian
@@ -211,6 +228,19 @@ def quiz_chainrule():
     return lambda: g(x, z)
 
 
+def quiz_compiled():
+    x, z = (np.array(v) for v in QUIZ_POINT)
+    g = cr.compile(cr.grad(_quiz(cr), argnums=(0, 1)))
+    return lambda: g(x, z)
+
+
+def quiz_jax():
+    jax, jnp = peers.jax()
+    x, z = (np.array(v) for v in QUIZ_POINT)
+    g = jax.jit(jax.grad(_quiz(jnp), argnums=(0, 1)))
+    return lambda: g(x, z)
+
+
 def quiz_torch():
     torch = peers.torch()
     x0, z0 = (np.array(v) for v in QUIZ_POINT)
@@ -250,11 +280,13 @@ def cases():
              {"numpy": jvp_numpy, "chainrule": jvp_chainrule, "torch": jvp_torch, "autograd": jvp_autograd},
              target=1.2, reported={"torch": 1.67, "autograd": 1.61}, rtol=2e-3, atol=1e-4),
         Case("forward", "hessian_logreg", "full Hessian of the logistic NLL, 1000 x 100, float64",
-             {"numpy": hessian_numpy, "chainrule": hessian_chainrule, "torch": hessian_torch,
+             {"numpy": hessian_numpy, "chainrule": hessian_chainrule, "compiled": hessian_compiled,
+              "jax": hessian_jax, "torch": hessian_torch,
               "autograd": hessian_autograd},
              target=3.0, reported={"torch": 15, "autograd": 20}, rtol=1e-8, atol=1e-10),
         Case("forward", "grad_quiz", "cr.grad of exp(xz) + xz/ln x + sin(ln x)/(xz) at scalars",
-             {"numpy": quiz_numpy, "chainrule": quiz_chainrule, "torch": quiz_torch,
+             {"numpy": quiz_numpy, "chainrule": quiz_chainrule, "compiled": quiz_compiled, "jax": quiz_jax,
+              "torch": quiz_torch,
               "autograd": quiz_autograd, "micrograd": quiz_micrograd},
              target=3.0, reported={"micrograd": 3.1, "torch": 10.5, "autograd": 36}, rtol=1e-10),
     ]

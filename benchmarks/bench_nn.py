@@ -98,6 +98,34 @@ def big_chainrule():
     return _training_step(net, cr.nn.CrossEntropyLoss(), cr.optim.SGD(net.parameters(), lr=LR), X, y)
 
 
+def _compiled_step(net, loss_fn, lr, X, y):
+    """One SGD step of ``net`` as a compiled program: the parameters as a dict through
+    ``functional_call``, the update in the same program (labels: constants of it)."""
+    from chainrule.nn.module import functional_call
+
+    def loss(params, X):
+        return loss_fn(functional_call(net, params, X), y)
+
+    def sgd(params, X):
+        value, grads = cr.value_and_grad(loss)(params, X)
+        return value, {k: params[k] - lr * grads[k] for k in params}
+
+    compiled = cr.compile(sgd)
+    state = [{k: p.numpy().copy() for k, p in net.named_parameters()}]
+
+    def step():
+        value, state[0] = compiled(state[0], X)
+        ps = state[0]
+        return value, [ps[name] for name in names]  # the modules' order and (out, in) layout
+    names = [k for k, _ in net.named_parameters()]
+    return step
+
+
+def big_compiled():
+    X, y = _mnist_like()
+    return _compiled_step(_net(SIZES, "relu", np.float32), cr.nn.functional.cross_entropy, LR, X, y)
+
+
 def big_torch():
     X, y = _mnist_like()
     return _torch_step(_net(SIZES, "relu", np.float32), "ReLU", "CrossEntropyLoss", LR, X, y)
@@ -159,6 +187,12 @@ def small_chainrule():
     return _training_step(net, cr.nn.BCEWithLogitsLoss(), cr.optim.SGD(net.parameters(), lr=SMALL_LR), X, y)
 
 
+def small_compiled():
+    X, y = _blobs()
+    return _compiled_step(_net(SMALL, "tanh", np.float64), cr.nn.functional.binary_cross_entropy_with_logits,
+                          SMALL_LR, X, y)
+
+
 def small_torch():
     X, y = _blobs()
     return _torch_step(_net(SMALL, "tanh", np.float64), "Tanh", "BCEWithLogitsLoss", SMALL_LR, X, y)
@@ -191,10 +225,10 @@ def small_autograd():
 def cases():
     return [
         Case("nn", "mlp_step_nn", "SGD step through MLP + CrossEntropyLoss + SGD, 784-256-256-10, batch 128, float32",
-             {"numpy": big_numpy, "chainrule": big_chainrule, "torch": big_torch},
+             {"numpy": big_numpy, "chainrule": big_chainrule, "compiled": big_compiled, "torch": big_torch},
              target=1.10, reported={"torch": 1.20}, rtol=2e-4, atol=1e-6),
         Case("nn", "small_tanh_bce", "SGD step, 2-16-16-1 tanh, BCEWithLogitsLoss, batch 32, float64",
-             {"numpy": small_numpy, "chainrule": small_chainrule, "torch": small_torch,
+             {"numpy": small_numpy, "chainrule": small_chainrule, "compiled": small_compiled, "torch": small_torch,
               "autograd": small_autograd},
              target=2.5, reported={"torch": 4.8, "autograd": 10.9}, rtol=1e-9, atol=1e-12),
     ]

@@ -60,3 +60,14 @@ def versions() -> dict:
         except metadata.PackageNotFoundError:
             out[dist] = None
     return out
+
+
+def jax():
+    """``(jax, jax.numpy)`` in float64 (the cases compare with float64 numpy), or Skip."""
+    try:
+        import jax as _jax
+    except ImportError:
+        raise Skip("jax is not installed (pip install jax)") from None
+    _jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    return _jax, jnp

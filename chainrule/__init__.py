@@ -44,6 +44,7 @@ _LAZY_NAMES = {
     **dict.fromkeys(("fit", "History"), "chainrule.nn.training"),
     **dict.fromkeys(("TrainingWarning", "VanishingGradientWarning", "ExplodingGradientWarning"), "chainrule.nn.diagnostics"),
     "sweep": "chainrule.sweeps",
+    "compile": "chainrule.modes.compile",
 }
 
 

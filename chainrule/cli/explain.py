@@ -156,6 +156,9 @@ def register(sub):
     add_expression_arguments(p)
     p.add_argument("--forward-mode", nargs="?", const="", default=None, metavar="VAR",
                    help="also print forward-mode tangents along d/dVAR (default: the first variable)")
+    p.add_argument("--code", action="store_true",
+                   help="print the compiled program instead (cr.compile): the forward and backward computation "
+                        "as straight-line Python, one line per primitive")
     p.add_argument("--format", choices=FORMATS, default="text", help="output format (default text)")
     p.add_argument("--precision", type=int, default=6, help="significant digits (default 6)")
     p.add_argument("-o", "--output", default=None, metavar="PATH", help="write to PATH instead of printing")
@@ -167,7 +170,10 @@ def run(args):
 
     if not 1 <= args.precision <= 17:
         raise UsageError(f"--precision must be between 1 and 17, got {args.precision}")
-    graph = expression_graph(args.expression, args.at)
+    graph = expression_graph(args.expression, args.at)  # checks the expression and its values
+    if args.code:
+        write_output(compiled_source(args.expression, args.at), args.output)
+        return 0
     direction = args.forward_mode
     if direction == "":
         direction = graph.inputs[0].name
@@ -176,3 +182,17 @@ def run(args):
                          f"(its variables: {', '.join(n.name for n in graph.inputs)})")
     write_output(graph.explain(args.format, forward_mode=direction, precision=args.precision), args.output)
     return 0
+
+
+def compiled_source(text, at):
+    """The source of the compiled value and gradient of the expression (every variable), as
+    ``cr.compile`` generates it for these values."""
+    import numpy as np
+
+    import chainrule as cr
+
+    expression, values, f = expression_function(text, at)
+    names = expression.variables
+    vg = cr.value_and_grad(f, argnums=tuple(range(len(names))))
+    vg.__name__ = "value_and_gradient"
+    return cr.compile(vg, floats=False).source(*[np.float64(values[v]) for v in names])

@@ -123,7 +123,7 @@ def concrete(x):
     to differentiate)."""
     if isinstance(x, tuple):
         return tuple(concrete(i) for i in x)
-    while hasattr(x, "_bind"):  # a Box: Tensor keeps .data, Dual keeps .primal
+    while hasattr(x, "_bind") and not hasattr(x, "_opaque"):  # a Box: Tensor keeps .data, Dual keeps .primal
         x = x.primal if hasattr(x, "primal") else x.data
     if isinstance(x, range):
         return np.arange(x.start, x.stop, x.step)
@@ -159,6 +159,11 @@ def _traced(v, eager=True):
 def _conversion_error(x, what):
     """The error for ``what`` (``float()``, ``numpy.asarray()``, ...) asked of ``x``, which
     carries a derivative, saying how to take its value on purpose."""
+    inner = x  # a value traced by cr.compile, at any depth, says it itself (modes/compile.py)
+    while inner is not None and hasattr(inner, "_bind") and not hasattr(inner, "_opaque"):
+        inner = inner.primal if hasattr(inner, "primal") else getattr(inner, "data", None)
+    if hasattr(inner, "_opaque"):
+        return inner._conversion_error(what)
     if hasattr(x, "requires_grad") and not x._level:
         return ConcretizationError(
             f"{what} of a Tensor that requires grad would detach it from the graph without a word; use "
@@ -195,7 +200,7 @@ def stop_gradient(x):
     """
     if type(x) is list or type(x) is tuple:
         return type(x)(stop_gradient(v) for v in x)
-    if not isinstance(x, ArrayOperators):
+    if not isinstance(x, ArrayOperators) or hasattr(x, "_opaque"):  # _opaque: cr.compile's values
         return x
     if hasattr(x, "requires_grad") and not x._level and not isinstance(x.data, Box):
         return x.detach()

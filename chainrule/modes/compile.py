@@ -1,0 +1,1024 @@
+"""Compiled mode: trace a function once into a flat program of primitive calls, replay it as
+straight-line Python.
+
+One more interpreter of the registry (as reverse, forward and symbolic mode are). A
+:class:`Tracer` is a box at the *outermost* level of a computation (its level is drawn before any
+transformation inside the function draws its own), so every primitive applied while the function
+runs, its own and those that ``grad``, ``jvp`` or ``hessian`` apply to compute derivatives (their
+rules are registry operations), reaches the tracer last and is recorded as one equation
+``out = primitive[params](inputs)`` of a :class:`Program` (JAX's jaxpr is the model). Passes
+rewrite the program (dead code, common subexpressions, constants, no-op reshapes); the generator
+writes Python source from it, one line per equation, each a direct call of the primitive's
+``impl`` (bound as a local name: no boxes, no dispatch, no lookups at run time)::
+
+    >>> import numpy as np, chainrule as cr
+    >>> f = cr.compile(cr.value_and_grad(lambda x: cr.sum(cr.tanh(x))))
+    >>> v, g = f(np.zeros(3))
+    >>> print(f.source(np.zeros(3)))
+    def value_and_grad__lambda(x):
+        v1 = tanh(x)
+        v2 = sum(v1)
+        g4 = v1 * v1
+        g5 = c1 - g4
+        return (v2, g5)
+    <BLANKLINE>
+
+Semantics, as with JAX's ``jit``: the function runs once per *signature* (the structure of the
+arguments, the shapes and dtypes of their arrays, and the values of everything that is not a float
+number or array: ints, strings, ``static_argnums``); Python side effects (printing, appending to a
+list) happen only then. Arrays captured from the enclosing scope are constants of the program,
+copied when it is traced. A Python decision on a traced value (``if x > 0``, ``float(x)``) or an
+in-place change of one raises :class:`~chainrule.core.errors.ConcretizationError` naming the line;
+make the argument static (``static_argnums=``) or use ``cr.where``.
+
+On 0-d float64 values the program runs on Python floats with ``math`` (as the tape does), falling
+back to the array program where Python refuses (``1.0 / 0.0``, ``math.log(0)``). The array module
+is a parameter of the generated program (``backend=``, numpy today).
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+import keyword
+import math
+import sys
+from collections import OrderedDict, namedtuple
+
+import numpy as np
+
+from chainrule.core.errors import ConcretizationError
+from chainrule.core.ops import ArrayOperators
+from chainrule.core.registry import _FLOAT_ERRORS, REGISTRY, Box, new_level, shape_error
+from chainrule.core.tensor import Tensor, user_frame
+from chainrule.modes.pytree import LEAF, flatten, unflatten
+
+__all__ = ["compile", "Compiled", "Program", "trace", "PASSES"]
+
+_F64 = np.float64
+_F64_DTYPE = np.dtype(np.float64)
+
+
+# ---------------------------------------------------------------- the program
+class Var:
+    """A value of a program: its name in the source and its shape and dtype (its abstract value)."""
+
+    __slots__ = ("name", "shape", "dtype", "py")
+
+    def __init__(self, name, shape, dtype, py=False):
+        self.name, self.shape, self.dtype = name, shape, dtype
+        self.py = py  # an input given as a Python float: the array program makes it a numpy float64
+
+    def __repr__(self):
+        return self.name
+
+    @property
+    def scalar(self):
+        """A 0-d float64 value: the float program computes it on a Python float."""
+        return self.shape == () and self.dtype == _F64_DTYPE
+
+
+class Lit:
+    """A constant of a program (a number, an array the function captured or made)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __repr__(self):
+        return _short(self.value)
+
+
+class Eqn:
+    """``out = prim[params](*ins)``: ins are Vars and Lits; params may hold Vars (an index array
+    computed in the program)."""
+
+    __slots__ = ("prim", "ins", "params", "out")
+
+    def __init__(self, prim, ins, params, out):
+        self.prim, self.ins, self.params, self.out = prim, ins, params, out
+
+    def __repr__(self):
+        params = "".join(f"{', ' if i else ''}{k}={_short(v)}" for i, (k, v) in enumerate(self.params.items()))
+        params = f"[{params}]" if params else ""
+        args = ", ".join(map(repr, self.ins))
+        return f"{self.out.name}: {_aval(self.out)} = {self.prim.name}{params}({args})"
+
+    def reads(self):
+        """Every Var this equation reads, its parameters' included."""
+        for v in self.ins:
+            if type(v) is Var:
+                yield v
+        if self.params:
+            yield from _vars_in(tuple(self.params.values()))
+
+
+class Program:
+    """A flat program: ``invars`` (one per traced leaf of the arguments), ``eqns`` in the order
+    they were traced, ``outs`` (Vars and Lits, one per leaf of the result) and the result's
+    structure ``out_def``. ``str(program)`` prints one equation per line."""
+
+    def __init__(self, name, invars, eqns, outs, out_def):
+        self.name, self.invars, self.eqns, self.outs, self.out_def = name, invars, eqns, outs, out_def
+
+    def __str__(self):
+        head = ", ".join(f"{v.name}: {_aval(v)}" for v in self.invars)
+        body = "".join(f"  {e!r}\n" for e in self.eqns)
+        return f"{self.name}({head}):\n{body}  return {', '.join(map(repr, self.outs))}"
+
+    def __len__(self):
+        return len(self.eqns)
+
+    def counts(self):
+        """Equations per primitive name."""
+        out = {}
+        for e in self.eqns:
+            out[e.prim.name] = out.get(e.prim.name, 0) + 1
+        return out
+
+
+def _aval(v):
+    dt = {"float64": "f64", "float32": "f32", "int64": "i64", "bool": "bool"}.get(str(v.dtype), str(v.dtype))
+    return f"{dt}[{','.join(map(str, v.shape))}]"
+
+
+def _short(v):
+    if isinstance(v, np.ndarray) and v.size > 4:
+        return f"array<{v.dtype}{list(v.shape)}>"
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_short(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+    return repr(v)
+
+
+def _vars_in(x):
+    if type(x) is Var:
+        yield x
+    elif type(x) is tuple or type(x) is list:
+        for v in x:
+            yield from _vars_in(v)
+    elif type(x) is slice:
+        yield from _vars_in((x.start, x.stop, x.step))
+
+
+def _sub(x, env):
+    """``x`` (a parameter) with every Var replaced through ``env``."""
+    if type(x) is Var:
+        return env.get(x, x)
+    if type(x) is tuple or type(x) is list:
+        return type(x)(_sub(v, env) for v in x)
+    if type(x) is slice:
+        return slice(_sub(x.start, env), _sub(x.stop, env), _sub(x.step, env))
+    return x
+
+
+# ---------------------------------------------------------------- tracing
+class _Trace:
+    """One tracing: the level of its tracers and the equations recorded so far."""
+
+    def __init__(self):
+        self.level = new_level()
+        self.eqns = []
+        self.count = itertools.count(1)
+
+
+class Tracer(Box, ArrayOperators):
+    """A value of a function being compiled: the Var it will be in the program and, while
+    tracing, its value at the example arguments (which gives shapes and dtypes to every rule)."""
+
+    __slots__ = ("var", "val", "_level", "_trace")
+    _opaque = True  # chainrule.core.ops.concrete stops here: the tracer *is* the plain value at this level
+
+    def _bind(self, prim, args, params):
+        trace = self._trace
+        ins = []
+        vals = []
+        for a in args:
+            if type(a) is Tracer:
+                if a._trace is not trace:
+                    raise ConcretizationError(f"{prim.name}: a value of another cr.compile trace; call compiled "
+                                              "functions with plain arrays")
+                ins.append(a.var)
+                vals.append(a.val)
+            elif isinstance(a, Box):
+                a = _constant_box(a, prim)
+                ins.append(Lit(a))
+                vals.append(a)
+            else:
+                a = _constant(a)
+                ins.append(Lit(a))
+                vals.append(a)
+        if params:
+            params, pvals = _trace_params(params, trace)
+        else:
+            pvals = params
+        try:
+            val = prim.impl(*vals, **pvals)
+        except (ValueError, IndexError, TypeError) as err:
+            raise shape_error(prim, vals, pvals, err) from None
+        return trace_value(trace, prim, ins, params, val)
+
+    # -- the numpy surface ArrayOperators needs
+    shape = property(lambda self: self.var.shape)
+    dtype = property(lambda self: self.var.dtype)
+    ndim = property(lambda self: len(self.var.shape))
+    size = property(lambda self: int(np.prod(self.var.shape)))
+
+    def __len__(self):
+        if not self.var.shape:
+            raise TypeError("len() of a 0-d value")
+        return self.var.shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __repr__(self):
+        return f"Tracer({self.var.name}: {_aval(self.var)})"
+
+    def _conversion_error(self, what):
+        """The error for ``float(x)``, ``if x > 0:``, ``np.asarray(x)``, ... on a traced value
+        (called by chainrule.core.ops._conversion_error)."""
+        return ConcretizationError(
+            f"cr.compile: {what} of a traced value at {user_frame()}: a compiled function is traced once per "
+            "signature, so its Python code cannot depend on the values of array or float arguments; use "
+            "cr.where(cond, a, b) instead of `if`, keep values as arrays (no float()/item()), or make the argument "
+            "static with cr.compile(f, static_argnums=(i,)) (one trace per value)")
+
+    def _inplace(self, *_):
+        raise ConcretizationError(
+            f"cr.compile: in-place change of a traced value at {user_frame()}: the compiled program computes new "
+            "values and never writes its arguments; write x = x + y (or cr.where for masked updates) and return "
+            "the result")
+
+    __setitem__ = __iadd__ = __isub__ = __imul__ = __itruediv__ = __ipow__ = __imatmul__ = _inplace
+
+
+def _constant(a):
+    """A constant as the program keeps it: writeable arrays copied now (constants are read when
+    the function is traced, as in JAX)."""
+    if type(a) is np.ndarray and a.flags.writeable:
+        a = a.copy()
+        a.flags.writeable = False
+    return a
+
+
+def _constant_box(a, prim):
+    if isinstance(a, Tensor) and not a._level and not isinstance(a.data, Box):
+        if a.requires_grad:
+            raise ConcretizationError(
+                f"cr.compile: {prim.name} at {user_frame()} uses a Tensor that requires grad from outside the "
+                "compiled function (a model parameter captured by a closure?): its gradient would be lost; pass "
+                "it as an argument (cr.nn functional_call) or detach it")
+        return _constant(a.data)
+    raise ConcretizationError(f"cr.compile: {prim.name} got a {type(a).__name__} from outside the compiled function; "
+                              "pass it as an argument")
+
+
+def _trace_params(params, trace):
+    """``(params with Vars, params with values)``: an index computed from traced values becomes a
+    value of the program."""
+    out = {}
+    vals = {}
+    for k, v in params.items():
+        out[k], vals[k] = _trace_param(v, trace)
+    return out, vals
+
+
+def _trace_param(v, trace):
+    if type(v) is Tracer:
+        if v._trace is not trace:
+            raise ConcretizationError("cr.compile: a parameter traced by another cr.compile")
+        return v.var, v.val
+    if type(v) is tuple or type(v) is list:
+        pairs = [_trace_param(x, trace) for x in v]
+        return type(v)(p for p, _ in pairs), type(v)(x for _, x in pairs)
+    if type(v) is slice:
+        (a, av), (b, bv), (c, cv) = (_trace_param(x, trace) for x in (v.start, v.stop, v.step))
+        return slice(a, b, c), slice(av, bv, cv)
+    if isinstance(v, Box):
+        raise ConcretizationError(f"cr.compile: a {type(v).__name__} used as a parameter (an index, an axis, a "
+                                  f"shape) at {user_frame()}; compute it from plain values or static arguments")
+    return _constant(v), v
+
+
+def trace_value(trace, prim, ins, params, val):
+    """Record ``val = prim[params](*ins)`` and return its tracer."""
+    role = "g" if _in_backward() else "v"
+    var = Var(f"{role}{next(trace.count)}", np.shape(val), _dtype(val))
+    trace.eqns.append(Eqn(prim, ins, params, var))
+    return _tracer(trace, var, val)
+
+
+def _dtype(val):
+    dtype = getattr(val, "dtype", None)
+    return np.dtype(dtype) if dtype is not None else np.result_type(val)
+
+
+def _tracer(trace, var, val):
+    t = object.__new__(Tracer)
+    t.var, t.val, t._level, t._trace = var, val, trace.level, trace
+    return t
+
+
+_BACKWARD_CODES = None
+
+
+def _in_backward():
+    """Whether the primitive being recorded is part of a reverse-mode walk (its value is then a
+    cotangent, named g...). Read from the stack, at trace time only."""
+    global _BACKWARD_CODES
+    if _BACKWARD_CODES is None:
+        from chainrule.modes import reverse, tape
+
+        _BACKWARD_CODES = frozenset(f.__code__ for f in (reverse._walk, reverse._walk_recording, tape.pull))
+    f = sys._getframe(3)
+    while f is not None:
+        if f.f_code in _BACKWARD_CODES:
+            return True
+        f = f.f_back
+    return False
+
+
+def _leaf_kind(x):
+    """How an argument's leaf enters the program: 'a' traced array, 'f' traced float, 's'
+    static (its value is part of the signature)."""
+    t = type(x)
+    if t is np.ndarray or isinstance(x, np.generic) and x.dtype.kind in "fiucb":
+        return "a"
+    if t is float:
+        return "f"
+    return "s"
+
+
+def trace(fn, args, kwargs=None, static_argnums=(), name=None):
+    """The :class:`Program` of ``fn(*args, **kwargs)`` (arguments at ``static_argnums`` and the
+    leaves that are not float numbers or arrays are constants of it)."""
+    kwargs = kwargs or {}
+    tr = _Trace()
+    names = _arg_names(fn, len(args))
+    invars = []
+    targs = []
+    used = set()
+    name = _free_name(name or _fn_name(fn), used)
+    used.update((name + "_arrays", "F64", "FLOAT_ERRORS"))
+    for i, a in enumerate(args):
+        if i in static_argnums:
+            targs.append(a)
+            continue
+        leaves, treedef = flatten(a)
+        boxed = []
+        for k, x in enumerate(leaves):
+            if _leaf_kind(x) == "s":
+                boxed.append(x)
+                continue
+            base = names[i] if treedef is LEAF else _leaf_name(names[i], treedef, k)
+            vname = _free_name(base, used)
+            var = Var(vname, np.shape(x), _dtype(x), type(x) is float)
+            invars.append(var)
+            boxed.append(_tracer(tr, var, x))
+        targs.append(boxed[0] if treedef is LEAF else unflatten(treedef, boxed))
+    tkwargs = {}
+    for key, a in kwargs.items():
+        leaves, treedef = flatten(a)
+        boxed = []
+        for k, x in enumerate(leaves):
+            if _leaf_kind(x) == "s":
+                boxed.append(x)
+                continue
+            var = Var(_free_name(key if treedef is LEAF else _leaf_name(key, treedef, k), used), np.shape(x), _dtype(x),
+                      type(x) is float)
+            invars.append(var)
+            boxed.append(_tracer(tr, var, x))
+        tkwargs[key] = boxed[0] if treedef is LEAF else unflatten(treedef, boxed)
+    out = fn(*targs, **tkwargs)
+    leaves, out_def = flatten(out)
+    outs = []
+    for x in leaves:
+        if type(x) is Tracer and x._trace is tr:
+            outs.append(x.var)
+        elif isinstance(x, Box):
+            if isinstance(x, Tensor) and type(x.data) is Tracer:  # a Tensor of a transformation inside
+                outs.append(x.data.var)
+            else:
+                raise ConcretizationError(f"cr.compile: the function returned a {type(x).__name__}; return arrays")
+        else:
+            outs.append(Lit(x))
+    return Program(name, invars, tr.eqns, outs, out_def)
+
+
+def _leaf_name(base, treedef, k):
+    """``params_W`` for the leaf at ``['W']`` of the argument ``params`` (``x_0`` at ``[0]``)."""
+    from chainrule.modes.pytree import leaf_paths
+
+    path = "".join(c if c.isalnum() else "_" for c in str(leaf_paths(treedef)[k]))
+    path = "_".join(p for p in path.split("_") if p)
+    return f"{base}_{path}" if path else f"{base}_{k}"
+
+
+def _fn_name(fn):
+    name = getattr(fn, "__name__", "f")
+    name = "".join(c if c.isalnum() or c == "_" else "_" for c in name).strip("_") or "f"
+    return name if name.isidentifier() and not keyword.iskeyword(name) else f"f_{name}"
+
+
+def _arg_names(fn, n):
+    import inspect
+
+    names = []
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        names = [p.name for p in params]
+    except (TypeError, ValueError):
+        pass
+    return [names[i] if i < len(names) else f"a{i}" for i in range(n)]
+
+
+_RESERVED = set(REGISTRY) | set(dir(__builtins__) if isinstance(__builtins__, dict) else dir(__import__("builtins")))
+
+
+def _free_name(base, used):
+    base = base if base.isidentifier() and not keyword.iskeyword(base) else "a"
+    name = base
+    # v1, g2 and c3 are the program's own names; the primitives' names are their impls
+    while (name in used or name in _RESERVED or name.startswith("_")
+           or (name[:1] in "vgc" and name[1:].isdigit())):
+        name = name + "_"
+    used.add(name)
+    return name
+
+
+# ---------------------------------------------------------------- passes
+def dce(prog):
+    """Dead-code elimination: drop equations no output reads (primitives have no side effects)."""
+    live = {v for v in prog.outs if type(v) is Var}
+    kept = []
+    for e in reversed(prog.eqns):
+        if e.out in live:
+            kept.append(e)
+            live.update(e.reads())
+    kept.reverse()
+    return Program(prog.name, prog.invars, kept, prog.outs, prog.out_def)
+
+
+def _key(x):
+    """A hashable stand-in for an input or parameter (arrays by identity)."""
+    t = type(x)
+    if t is Var:
+        return x
+    if t is Lit:
+        return _key(x.value)
+    if t is tuple or t is list:
+        return (t, tuple(_key(v) for v in x))
+    if t is slice:
+        return (slice, _key(x.start), _key(x.stop), _key(x.step))
+    if t is np.ndarray:
+        return ("array", id(x))
+    if t in (float, np.float64, np.float32) and x != x:
+        return (t, "nan", id(x))
+    try:
+        hash(x)
+    except TypeError:
+        return ("object", id(x))
+    return (t, x)
+
+
+def cse(prog):
+    """Common-subexpression elimination: an equation that repeats an earlier one (same primitive,
+    inputs and parameters) reuses its value."""
+    seen = {}
+    env = {}
+    kept = []
+    for e in prog.eqns:
+        e = _rename(e, env)
+        k = (e.prim, tuple(_key(v) for v in e.ins), tuple((n, _key(v)) for n, v in e.params.items()))
+        first = seen.get(k)
+        if first is not None:
+            env[e.out] = first
+        else:
+            seen[k] = e.out
+            kept.append(e)
+    return Program(prog.name, prog.invars, kept, [_sub(v, env) for v in prog.outs], prog.out_def)
+
+
+def _rename(e, env):
+    if not env:
+        return e
+    return Eqn(e.prim, [env.get(v, v) if type(v) is Var else v for v in e.ins],
+               {k: _sub(v, env) for k, v in e.params.items()} if e.params else e.params, e.out)
+
+
+def fold_constants(prog):
+    """Constant folding: an equation whose inputs are all constants is computed now."""
+    consts = {}
+    kept = []
+    for e in prog.eqns:
+        e = _replace(e, consts)
+        if all(type(v) is Lit for v in e.ins) and not any(True for _ in e.reads()):
+            consts[e.out] = Lit(_constant(e.prim.impl(*(v.value for v in e.ins), **e.params)))
+        else:
+            kept.append(e)
+    outs = [consts.get(v, v) if type(v) is Var else v for v in prog.outs]
+    return Program(prog.name, prog.invars, kept, outs, prog.out_def)
+
+
+def _replace(e, consts):
+    if not consts:
+        return e
+    return Eqn(e.prim, [consts.get(v, v) if type(v) is Var else v for v in e.ins], e.params, e.out)
+
+
+def _same(v, out):
+    return type(v) is Var and v.shape == out.shape and v.dtype == out.dtype
+
+
+def _is_number(lit, value):
+    """Whether ``lit`` is a constant whose every entry is ``value`` (a seed of ones, ...)."""
+    v = lit.value if type(lit) is Lit else None
+    if type(v) in (int, float) or isinstance(v, np.generic):
+        return v == value
+    return isinstance(v, np.ndarray) and v.dtype.kind in "fiub" and v.size <= 1 << 16 and bool(np.all(v == value))
+
+
+def simplify(prog):
+    """Remove no-ops: a reshape, broadcast_to, astype or transpose that gives its input's shape
+    and dtype back (for transpose: of at most one axis), ``x * 1``, ``1 * x``, ``x / 1``,
+    ``x + 0``, ``0 + x``, ``x - 0``, where the result has x's shape and dtype."""
+    env = {}
+    kept = []
+    relu_of = {}  # z -> relu(z): the mask z > 0 is read from relu(z) > 0 (the same booleans, NaN too)
+    for e in prog.eqns:
+        e = _rename(e, env)
+        name = e.prim.name
+        ins = e.ins
+        alias = None
+        if name == "relu" and not e.params and type(ins[0]) is Var:
+            relu_of[ins[0]] = e.out
+        elif name == "greater" and ins[0] in relu_of and _is_number(ins[1], 0) and type(ins[1].value) is int:
+            e = Eqn(e.prim, [relu_of[ins[0]], ins[1]], e.params, e.out)
+        if name in ("reshape", "broadcast_to", "astype") or (name == "transpose" and len(e.out.shape) <= 1):
+            if _same(ins[0], e.out):
+                alias = ins[0]
+        elif name in ("multiply", "add") and len(ins) == 2:
+            unit = 1 if name == "multiply" else 0
+            if _is_number(ins[1], unit) and _same(ins[0], e.out):
+                alias = ins[0]
+            elif _is_number(ins[0], unit) and _same(ins[1], e.out):
+                alias = ins[1]
+        elif name in ("divide", "subtract") and len(ins) == 2:
+            if _is_number(ins[1], 1 if name == "divide" else 0) and _same(ins[0], e.out):
+                alias = ins[0]
+        if alias is not None:
+            env[e.out] = alias
+        else:
+            kept.append(e)
+    return Program(prog.name, prog.invars, kept, [_sub(v, env) for v in prog.outs], prog.out_def)
+
+
+PASSES = {"simplify": simplify, "fold": fold_constants, "cse": cse, "dce": dce}
+
+
+def optimize(prog, passes=tuple(PASSES)):
+    """Apply the named passes in order, twice (one pass opens work for another)."""
+    for _ in range(2):
+        for p in passes:
+            prog = PASSES[p](prog)
+    return prog
+
+
+# ---------------------------------------------------------------- code generation
+_INFIX = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/"}
+_SIMPLE = (int, float, bool, str, type(None))
+
+
+class _Namer:
+    """Names for the generated source: constants c1, c2, ... and the impls by primitive name."""
+
+    def __init__(self, backend):
+        self.env = {}
+        self.count = itertools.count(1)
+        self.ids = {}
+        self.backend = backend
+
+    def const(self, value):
+        if type(value) in _SIMPLE and (type(value) is not float or math.isfinite(value)):
+            return repr(value)
+        key = id(value)
+        if key not in self.ids:
+            name = f"c{next(self.count)}"
+            if isinstance(value, np.ndarray) and self.backend is not np:
+                value = self.backend.asarray(value)
+            self.ids[key] = (name, value)
+            self.env[name] = value
+        return self.ids[key][0]
+
+    def impl(self, prim, scalar=False):
+        name = f"{prim.name}_f" if scalar else prim.name
+        self.env[name] = (prim.scalar if scalar else _impl_for(prim, self.backend))
+        return name
+
+    def expr(self, x):
+        if type(x) is Var:
+            return x.name
+        if type(x) is Lit:
+            return self.const(x.value)
+        if type(x) is tuple:
+            return "(" + ", ".join(self.expr(v) for v in x) + ("," if len(x) == 1 else "") + ")"
+        if type(x) is list:
+            return "[" + ", ".join(self.expr(v) for v in x) + "]"
+        if type(x) is slice:
+            return f"slice({self.expr(x.start)}, {self.expr(x.stop)}, {self.expr(x.step)})"
+        return self.const(x)
+
+
+def _impl_for(prim, backend):
+    """The function computing ``prim`` on ``backend``'s arrays: the registry's impl for numpy (a
+    GPU array module would give its own here)."""
+    if backend is np:
+        return prim.impl
+    raise NotImplementedError(f"cr.compile: no implementation of {prim.name} for the array module {backend!r}")
+
+
+def _line(e, n, floats, out=None):
+    """One line of source for the equation ``e`` (``floats``: names holding Python floats in the
+    float program; None in the array program; ``out``: a dead input whose buffer takes the result)."""
+    prim = e.prim
+    if out is not None:
+        args = ", ".join(n.expr(v) for v in e.ins)
+        if prim.name == "relu":  # its impl's computation, written into the dead input
+            n.env["maximum"] = np.maximum
+            zeros = np.zeros(e.out.shape[-1], e.out.dtype)
+            zeros.flags.writeable = False
+            return f"{e.out.name} = maximum({args}, {n.const(zeros)}, out={out.name})"
+        return f"{e.out.name} = {n.impl(prim)}({args}, out={out.name})"
+    # a float64 number beside float64 values is written as a Python float: the same result
+    f64 = all(v.dtype == _F64_DTYPE for v in e.ins if type(v) is Var)
+    args = [repr(float(v.value)) if f64 and type(v) is Lit and type(v.value) is _F64 and math.isfinite(v.value)
+            else n.expr(v) for v in e.ins]
+    if floats is not None and not e.params and _float_inputs(e, floats):
+        if len(args) == 2 and prim.name in _INFIX:
+            floats.add(e.out.name)
+            return f"{e.out.name} = {args[0]} {_INFIX[prim.name]} {args[1]}"
+        if len(args) == 1 and prim.scalar is not None:
+            floats.add(e.out.name)
+            if prim.name == "negative":
+                return f"{e.out.name} = -{args[0]}"
+            return f"{e.out.name} = {n.impl(prim, scalar=True)}({args[0]})"
+    if prim.name in _INFIX and len(args) == 2 and not e.params:
+        return f"{e.out.name} = {args[0]} {_INFIX[prim.name]} {args[1]}"
+    # numpy's own spelling of a few impls on numpy arrays (the same computation, one call less):
+    # only where every input is a value of the array program (not a Python float)
+    if n.backend is np and all(type(v) is Var and (floats is None or v.name not in floats) for v in e.ins):
+        if prim.name == "matmul" and len(args) == 2 and e.out.shape:
+            return f"{e.out.name} = {args[0]} @ {args[1]}"
+        axes = e.params.get("axes")
+        if prim.name == "transpose" and (axes is None or tuple(axes) == tuple(range(len(e.out.shape)))[::-1]):
+            return f"{e.out.name} = {args[0]}.T"
+        if (prim.name == "linear" and len(args) == 3 and e.ins[0].shape and len(e.ins[1].shape) == 2
+                and e.ins[2].shape in ((), e.ins[1].shape[:1])
+                and np.result_type(e.ins[0].dtype, e.ins[1].dtype) == e.out.dtype):
+            # the impl's own steps, with its dtype check done now: the bias added in place
+            return f"{e.out.name} = {args[0]} @ {args[1]}.T\n{e.out.name} += {args[2]}"
+        if prim.name == "mean" and set(e.params) <= {"axis"} and e.ins[0].shape:
+            n.env["add_reduce"] = np.add.reduce
+            count = math.prod(e.ins[0].shape) // max(math.prod(e.out.shape), 1)
+            return f"{e.out.name} = add_reduce({args[0]}, {n.expr(e.params.get('axis'))}) / {count}"
+        if prim.name == "sum" and e.params and set(e.params) <= {"axis", "keepdims"} and not e.params.get("keepdims"):
+            n.env["add_reduce"] = np.add.reduce
+            return f"{e.out.name} = add_reduce({args[0]}, {n.expr(e.params.get('axis'))})"
+    if prim.name == "negative" and not e.params:
+        return f"{e.out.name} = -{args[0]}"
+    params = "".join(f", {k}={n.expr(v)}" for k, v in e.params.items())
+    return f"{e.out.name} = {n.impl(prim)}({', '.join(args)}{params})"
+
+
+# Primitives whose result is a new array of its own (never a view of an input): their values'
+# buffers may be written once no one reads them.
+_FRESH = {"matmul", "linear", "sum", "mean", "logsumexp", "softmax", "relu", "sigmoid", "softplus", "where",
+          "maximum", "minimum", "binary_cross_entropy", "scatter_add", "concatenate", "stack", "max"}
+
+
+_REUSE_BYTES = 1 << 16  # 64 KiB: the 784-256-256-10 step's (128, 256) float32 values are 128 KiB
+
+
+def _reusable(prog):
+    """``{equation index: input Var}``: elementwise ufunc equations that can write their result
+    into the buffer of an input read for the last time (``out=``), so a call makes fewer large
+    temporaries. The input must be an array made by the program (not an argument, a constant or a
+    result), by a primitive that makes new arrays, never read by one that may return a view of it,
+    and have the result's shape and dtype. Only arrays of at least ``_REUSE_BYTES``: numpy and
+    malloc recycle small blocks themselves, and ``out=`` costs a keyword (and some readability)."""
+    last = {}
+    viewed = set()
+    for i, e in enumerate(prog.eqns):
+        fresh = e.prim.name in _FRESH or isinstance(e.prim.impl, np.ufunc)
+        for v in e.reads():
+            last[v] = i
+            if not fresh:
+                viewed.add(v)  # a transpose, reshape, getitem, ... may share its memory
+    owned = {e.out for e in prog.eqns if e.prim.name in _FRESH or isinstance(e.prim.impl, np.ufunc)}
+    outs = {v for v in prog.outs if type(v) is Var}
+    taken = set()
+    reuse = {}
+    for i, e in enumerate(prog.eqns):
+        ufunc = isinstance(e.prim.impl, np.ufunc) and e.prim.impl.nout == 1
+        relu = e.prim.name == "relu" and e.out.dtype.kind == "f"  # maximum(x, row of zeros), see _relu_impl
+        if (not (ufunc or relu) or e.params or not e.out.shape
+                or math.prod(e.out.shape) * e.out.dtype.itemsize < _REUSE_BYTES):
+            continue
+        for v in e.ins:
+            if (type(v) is Var and v in owned and last.get(v) == i and v not in viewed and v not in outs
+                    and v not in taken and v.shape == e.out.shape and v.dtype == e.out.dtype):
+                reuse[i] = v
+                taken.add(v)
+                owned.add(e.out)
+                break
+    return reuse
+
+
+def _float_inputs(e, floats):
+    if not e.out.scalar:
+        return False
+    for v in e.ins:
+        if type(v) is Var:
+            if v.name not in floats:
+                return False
+        elif type(v.value) not in (float, int):
+            return False
+    return True
+
+
+def _return_expr(out_def, names):
+    """The result's structure as a Python expression (None: unflatten at run time)."""
+    it = iter(names)
+
+    def build(td):
+        if td is LEAF:
+            return next(it)
+        kind, keys, children = td
+        if kind is tuple:
+            items = [build(c) for c in children]
+            return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+        if kind is list:
+            return "[" + ", ".join(build(c) for c in children) + "]"
+        if kind is dict and all(type(k) in (str, int) for k in keys):
+            return "{" + ", ".join(f"{k!r}: {build(c)}" for k, c in zip(keys, children)) + "}"
+        raise ValueError
+    try:
+        return build(out_def)
+    except ValueError:
+        return None
+
+
+def generate(prog, backend=np, floats=True, inplace=True):
+    """``(source, function)``: the program as a straight-line Python function of its inputs
+    (leaves in order) that returns the result (or its leaves, when ``function.unflatten`` is set)."""
+    n = _Namer(backend)
+    ins = [v.name for v in prog.invars]
+    lines = [f"def {prog.name}({', '.join(ins)}):"]
+    body = [f"{v.name} = F64({v.name})" for v in prog.invars if v.py]  # numpy's inf for 1.0 / 0.0
+    reuse = _reusable(prog) if inplace and backend is np else {}
+    body += [_line(e, n, None, reuse.get(i)) for i, e in enumerate(prog.eqns)]
+    n.env["F64"] = _F64
+    outs = [n.expr(v) for v in prog.outs]
+    ret = _return_expr(prog.out_def, outs)
+    unflat = ret is None
+    if unflat:
+        ret = "(" + "".join(o + ", " for o in outs) + ")"
+    # the float program: worth it when the inputs are numbers and most work is on numbers
+    scalar_in = floats and prog.invars and all(v.scalar for v in prog.invars)
+    if scalar_in and prog.eqns:
+        floats = {v.name for v in prog.invars}
+        fbody = [_line(e, n, floats) for e in prog.eqns]
+        fouts = [f"F64({o})" if o in floats else o for o in outs]
+        fret = _return_expr(prog.out_def, fouts) if not unflat else "(" + "".join(o + ", " for o in fouts) + ")"
+        n.env["FLOAT_ERRORS"] = _FLOAT_ERRORS
+        lines.append("    # on Python floats (math), as the tape computes; numpy where Python refuses")
+        lines.append("    try:")
+        lines += [f"        {v} = float({v})" for v in ins]
+        lines += _indent(fbody, 2)
+        lines.append(f"        return {fret}")
+        lines.append("    except FLOAT_ERRORS:")
+        lines.append(f"        return {prog.name}_arrays({', '.join(ins)})")
+        arrays = [f"def {prog.name}_arrays({', '.join(ins)}):"] + _indent(body, 1) + [f"    return {ret}"]
+        source = "\n".join(arrays) + "\n\n\n" + "\n".join(lines) + "\n"
+    else:
+        lines += _indent(body, 1) + [f"    return {ret}"]
+        source = "\n".join(lines) + "\n"
+    fn = _exec(source, prog.name, n.env)
+    fn.unflatten = prog.out_def if unflat else None
+    return source, fn
+
+
+def _indent(lines, depth):
+    """The statements of ``lines`` (one equation may take two: linear's bias add) indented."""
+    pad = "    " * depth
+    return [pad + part for line in lines for part in line.split("\n")]
+
+
+def _exec(source, name, env):
+    """Define the generated function. The source is ours (from a Program), never user text; the
+    constants and impls are bound as closure variables of a factory (cheap reads at run time)."""
+    names = sorted(env)
+    factory = (f"def _factory({', '.join(names)}):\n" + "\n".join("    " + l for l in source.splitlines())
+               + f"\n    return {name}\n")
+    ns = {}
+    exec(builtins_compile(factory, f"<chainrule.compile {name}>", "exec"), ns)  # noqa: S102 - our own source
+    return ns["_factory"](*(env[k] for k in names))
+
+
+builtins_compile = __import__("builtins").compile
+
+
+# ---------------------------------------------------------------- cr.compile
+CacheInfo = namedtuple("CacheInfo", "hits misses maxsize currsize")
+
+
+class Compiled:
+    """What :func:`compile` returns: call it as the function; see the module docstring."""
+
+    def __init__(self, fn, static_argnums=(), maxsize=64, passes=tuple(PASSES), backend=np, floats=True,
+                 inplace=True):
+        if isinstance(static_argnums, int):
+            static_argnums = (static_argnums,)
+        self.fn = fn
+        self.static_argnums = tuple(static_argnums)
+        self.maxsize = maxsize
+        self.passes = tuple(passes)
+        for p in self.passes:
+            if p not in PASSES:
+                raise ValueError(f"cr.compile: unknown pass {p!r}; the passes are {', '.join(PASSES)}")
+        self.backend = backend
+        self.floats = floats
+        self.inplace = inplace
+        self._cache = OrderedDict()
+        self._hits = self._misses = 0
+        functools.update_wrapper(self, fn)
+
+    # -- the signature of a call: what a trace depends on
+    def _signature(self, args, kwargs):
+        """``(key, leaves)``: the key of the call's signature and the traced leaves in order;
+        key None: the call cannot be compiled (a box among the arguments)."""
+        key = []
+        dyn = []
+        static = self.static_argnums
+        for i, a in enumerate(args):
+            t = type(a)
+            if i in static:
+                key.append(("static", _hashable(a, i)))
+            elif t is np.ndarray:
+                key.append((a.shape, a.dtype))
+                dyn.append(a)
+            elif t is float:
+                key.append(float)
+                dyn.append(a)
+            else:
+                mark, dmark = len(key), len(dyn)
+                if not _fast_tree(a, key, dyn):  # anything but dicts, lists, tuples of arrays and floats
+                    del key[mark:], dyn[dmark:]
+                    key.append("tree")
+                    if not self._tree(a, key, dyn):
+                        return None, None
+        if kwargs:
+            for k in sorted(kwargs):
+                key.append(k)
+                if not self._tree(kwargs[k], key, dyn):
+                    return None, None
+        return tuple(key), dyn
+
+    @staticmethod
+    def _tree(a, key, dyn):
+        leaves, treedef = flatten(a)
+        key.append(treedef)
+        for x in leaves:
+            t = type(x)
+            if t is np.ndarray:  # the common leaf, written out (this runs on every call)
+                key.append(x.shape)
+                key.append(x.dtype)
+                dyn.append(x)
+                continue
+            kind = _leaf_kind(x)
+            if kind == "a":
+                key.append((type(x), np.shape(x), x.dtype))
+                dyn.append(x)
+            elif kind == "f":
+                key.append(float)
+                dyn.append(x)
+            elif isinstance(x, Box):
+                return False
+            else:
+                key.append(("static", _hashable(x, None)))
+        return True
+
+    def __call__(self, *args, **kwargs):
+        key, dyn = self._signature(args, kwargs)
+        if key is None:  # a transformation outside (grad of a compiled function): run it as it is
+            return self.fn(*args, **kwargs)
+        entry = self._cache.get(key)
+        if entry is None:
+            entry = self._compile(key, args, kwargs)
+        else:
+            self._hits += 1
+            if len(self._cache) > 1:
+                self._cache.move_to_end(key)
+        out = entry(*dyn)
+        return out if entry.unflatten is None else unflatten(entry.unflatten, out)
+
+    def _compile(self, key, args, kwargs):
+        self._misses += 1
+        prog = optimize(trace(self.fn, args, kwargs, self.static_argnums), self.passes)
+        source, fn = generate(prog, self.backend, self.floats, self.inplace)
+        fn.program, fn.source = prog, source
+        self._cache[key] = fn
+        if len(self._cache) > self.maxsize:
+            self._cache.popitem(last=False)
+        return fn
+
+    def _entry(self, args, kwargs):
+        key, _ = self._signature(args, kwargs)
+        if key is None:
+            raise TypeError("cr.compile: the arguments hold values of a transformation; nothing is compiled for them")
+        return self._cache.get(key) or self._compile(key, args, kwargs)
+
+    def source(self, *args, **kwargs) -> str:
+        """The generated Python source for a call with these arguments (traced if needed)."""
+        return self._entry(args, kwargs).source
+
+    def program(self, *args, **kwargs) -> Program:
+        """The (optimized) program for a call with these arguments; ``print`` shows it."""
+        return self._entry(args, kwargs).program
+
+    def cache_info(self):
+        """``CacheInfo(hits, misses, maxsize, currsize)``, as functools.lru_cache."""
+        return CacheInfo(self._hits, self._misses, self.maxsize, len(self._cache))
+
+    def cache_clear(self):
+        self._cache.clear()
+        self._hits = self._misses = 0
+
+
+def _fast_tree(a, key, dyn):
+    """The signature of a dict, list or tuple of arrays and floats (leaves in flatten's order),
+    without building a treedef: False for anything else (the general path then runs)."""
+    t = type(a)
+    if t is np.ndarray:
+        key.append(a.shape)
+        key.append(a.dtype)
+        dyn.append(a)
+        return True
+    if t is float:
+        key.append(float)
+        dyn.append(a)
+        return True
+    if t is dict:
+        try:
+            keys = sorted(a)
+        except TypeError:
+            return False
+        key.append((dict, *keys))
+        for k in keys:
+            if not _fast_tree(a[k], key, dyn):
+                return False
+        return True
+    if t is list or t is tuple:
+        key.append((t, len(a)))
+        for v in a:
+            if not _fast_tree(v, key, dyn):
+                return False
+        return True
+    return False
+
+
+def _hashable(x, i):
+    try:
+        hash(x)
+    except TypeError:
+        where = f"static argument {i}" if i is not None else "a non-array leaf of the arguments"
+        raise TypeError(f"cr.compile: {where} ({type(x).__name__}) must be hashable: its value is part of the "
+                        "signature that selects the compiled program") from None
+    return (type(x), x)
+
+
+def compile(fn=None, *, static_argnums=(), maxsize=64, passes=tuple(PASSES), backend=np, floats=True,
+            inplace=True):
+    """``fn`` traced once per signature into a straight-line program of primitive calls.
+
+    ``fn`` may be a transformed function (``cr.value_and_grad(loss)``, ``cr.hessian(f)``): its
+    derivative computation is traced too. ``static_argnums`` name arguments whose values select
+    the program (hashable, traced as constants); ``maxsize`` bounds the cache of programs (least
+    recently used dropped first); ``passes`` are the rewrites applied (``()``: none); ``backend``
+    is the array module of the program; ``floats=False`` leaves out the program on Python floats
+    that runs where every input is a 0-d float64 value; ``inplace=False`` keeps every value in
+    its own array (by default an elementwise result is written into the buffer of a temporary
+    read for the last time, ``out=``).
+
+    >>> import numpy as np, chainrule as cr
+    >>> f = cr.compile(cr.grad(lambda x: cr.sum(x * x)))
+    >>> f(np.array([1.0, 2.0]))
+    array([2., 4.])
+    >>> f.cache_info()
+    CacheInfo(hits=0, misses=1, maxsize=64, currsize=1)
+    """
+    if fn is None:
+        return functools.partial(compile, static_argnums=static_argnums, maxsize=maxsize, passes=passes,
+                                 backend=backend, floats=floats, inplace=inplace)
+    return Compiled(fn, static_argnums, maxsize, passes, backend, floats, inplace)
