@@ -1,32 +1,16 @@
 """The lecture's slides as examples: each runs with --quick, prints what the slide claims, and
 writes its figure (universal approximation, poll question 2, deep networks, feature engineering,
 logistic regression and backpropagation as traced circuits)."""
-import importlib.util
 import re
-from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+from test_examples import EXAMPLES, figures, run_example  # noqa: F401  (the same runner as the other examples)
+
 NAMES = ["universal_approximation", "zero_mse_regression", "deep_networks_tricks", "feature_engineering",
          "logistic_regression_circuit", "backprop_one_hidden_layer"]
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
-
-
-def run_example(name, tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert module.main(["--quick", "--out", str(tmp_path)]) == 0
-    return capsys.readouterr().out
-
-
-def figures(tmp_path, out, *names):
-    if "figures skipped" in out:
-        return
-    for name in names:
-        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG", name
 
 
 def test_universal_approximation(tmp_path, capsys):

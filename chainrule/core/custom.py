@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 
 from chainrule.core.errors import ChainruleError
-from chainrule.core.registry import REGISTRY, Box, _failed, bind, defprim
+from chainrule.core.registry import REGISTRY, defprim, general_op
 
 _USER: set = set()  # names declared through primitive(): these may be declared again
 
@@ -106,22 +106,8 @@ def primitive(impl=None, *, vjp, jvp=None, name=None, sym=None, latex=None, disp
 def _with_parameters(prim):
     # The registry's operation for two arguments is specialised to chainrule's own binary
     # primitives, which take no parameters; a user's may, so it gets the general dispatch.
-    impl = prim.impl
-
-    def op(*args, **params):
-        for a in args:
-            if isinstance(a, Box):
-                return bind(prim, args, params)
-        try:
-            return impl(*args, **params)
-        except (ValueError, IndexError, TypeError) as err:
-            return _failed(prim, args, params, err)
-
-    op.__name__ = op.__qualname__ = prim.name
-    op.__doc__ = prim.doc
-    op.primitive = prim
-    prim.op = op
-    return op
+    prim.op = general_op(prim)
+    return prim.op
 
 
 def remove(name):

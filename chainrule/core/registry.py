@@ -168,13 +168,11 @@ def _arity(vjps):
     return vjps.arity if isinstance(vjps, PerArg) else len(vjps) if hasattr(vjps, "__len__") else None
 
 
-def _make_op(prim: Primitive):
-    # Plain arrays go straight to numpy: one check per argument, then the impl. Unary and binary
-    # operations get their own wrappers because *args/**params packing is most of the overhead,
-    # and they hand a box its work directly (the one box, or the higher level of two).
+def general_op(prim: Primitive):
+    """The operation of ``prim`` for any number of arguments and keyword parameters: a box among
+    the arguments gets the work, plain values go to the impl (variadic primitives, and a user's
+    primitive whose parameters the one- and two-argument fast paths would not pass on)."""
     impl = prim.impl
-    fast = prim.operator
-    scalar = prim.scalar
 
     def op(*args, **params):
         for a in args:
@@ -184,6 +182,20 @@ def _make_op(prim: Primitive):
             return impl(*args, **params)
         except (ValueError, IndexError, TypeError) as err:
             return _failed(prim, args, params, err)
+
+    op.__name__ = op.__qualname__ = prim.name
+    op.__doc__ = prim.doc
+    op.primitive = prim
+    return op
+
+
+def _make_op(prim: Primitive):
+    # Plain arrays go straight to numpy: one check per argument, then the impl. Unary and binary
+    # operations get their own wrappers because *args/**params packing is most of the overhead,
+    # and they hand a box its work directly (the one box, or the higher level of two).
+    impl = prim.impl
+    fast = prim.operator
+    scalar = prim.scalar
 
     def unary(x, **params):
         if isinstance(x, Box):
@@ -234,7 +246,7 @@ def _make_op(prim: Primitive):
     elif arity == 2:
         fn = binary_fast if fast is not None else binary
     else:
-        fn = op
+        return general_op(prim)
     fn.__name__ = fn.__qualname__ = prim.name
     fn.__doc__ = prim.doc
     fn.primitive = prim
