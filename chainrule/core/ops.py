@@ -16,7 +16,7 @@ from chainrule.core import primitives as P
 import builtins
 
 from chainrule.core.errors import ConcretizationError, ShapeError
-from chainrule.core.registry import _NO_PARAMS, REGISTRY, STATE, Box, bind, stack_sequence
+from chainrule.core.registry import _NO_PARAMS, REGISTRY, Box, bind, grad_enabled, stack_sequence
 
 # Elementwise primitives take no parameters: the operation is the public function itself.
 add, subtract, negative, multiply, divide, power = P.add, P.subtract, P.negative, P.multiply, P.divide, P.power
@@ -150,7 +150,7 @@ def _traced(v, eager=True):
     while isinstance(v, ArrayOperators):
         if not hasattr(v, "requires_grad"):
             return True
-        if v.requires_grad and STATE.grad_enabled and (eager or v._level):
+        if v.requires_grad and grad_enabled() and (eager or v._level):
             return True
         v = v.data
     return False

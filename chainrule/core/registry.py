@@ -40,13 +40,6 @@ grad_enabled = _GRAD_ENABLED.get  # () -> bool: are operations on Tensors record
 anomaly_enabled = _ANOMALY.get  # () -> bool: is every value checked for NaN and inf here?
 
 
-def set_grad_enabled(flag: bool) -> bool:
-    """Switch recording on or off for the current thread / asyncio task; the previous value."""
-    prev = _GRAD_ENABLED.get()
-    _GRAD_ENABLED.set(flag)
-    return prev
-
-
 class State:
     """The mode switches as attributes, for code that reads or sets them by name. They are views
     of the per-thread, per-task values above (``STATE.grad_enabled = False`` affects only the

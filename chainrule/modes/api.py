@@ -20,8 +20,8 @@ import numpy as np
 from chainrule.core import primitives as P
 from chainrule.core.errors import DTypeError, ShapeError
 from chainrule.core.primitives import dtype_of, shape_of
-from chainrule.core.registry import Box, anomaly_enabled, grad_enabled, new_level, set_grad_enabled
-from chainrule.core.tensor import Tensor, _new
+from chainrule.core.registry import Box, anomaly_enabled, grad_enabled, new_level
+from chainrule.core.tensor import Tensor, _new, enable_grad
 from chainrule.modes import tape as T
 from chainrule.modes.forward import COMPLEX_REFUSAL, Dual, _as_tangent, check_primal, check_tangent, make_dual
 from chainrule.modes.pytree import LEAF, describe, flatten, leaf_paths, unflatten
@@ -199,11 +199,8 @@ class _Recording:
         if grad_enabled():
             out = f(*args, **kwargs)
         else:  # the functional API differentiates even inside no_grad (as torch.func does)
-            set_grad_enabled(True)
-            try:
+            with enable_grad():
                 out = f(*args, **kwargs)
-            finally:
-                set_grad_enabled(False)
         self.aux = None
         if has_aux:
             if not isinstance(out, (tuple, list)) or len(out) != 2:
