@@ -446,24 +446,23 @@ def linalg_solve(a, b):
     return solve(a, b)
 
 
-@implements(np.linalg.inv)
-def linalg_inv(a):
-    """The inverse of square matrices (batched)."""
-    if not _traced(a):
-        return np.linalg.inv(a)
-    a = _arr(a)
-    _square("inv", a)
-    return inv(a)
+def _of_square(name, numpy_fn, primitive, doc):
+    """numpy.linalg's ``name`` of square matrices (batched): numpy's own call on plain data, the
+    primitive on chainrule values."""
+    def fn(a):
+        if not _traced(a):
+            return numpy_fn(a)
+        a = _arr(a)
+        _square(name, a)
+        return primitive(a)
+
+    fn.__name__ = fn.__qualname__ = f"linalg_{name}"
+    fn.__doc__ = doc
+    return implements(numpy_fn)(fn)
 
 
-@implements(np.linalg.det)
-def linalg_det(a):
-    """The determinant of square matrices (batched)."""
-    if not _traced(a):
-        return np.linalg.det(a)
-    a = _arr(a)
-    _square("det", a)
-    return det(a)
+linalg_inv = _of_square("inv", np.linalg.inv, inv, "The inverse of square matrices (batched).")
+linalg_det = _of_square("det", np.linalg.det, det, "The determinant of square matrices (batched).")
 
 
 @implements(np.linalg.slogdet)
