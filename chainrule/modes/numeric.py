@@ -392,15 +392,17 @@ class _ComplexProbe(Tensor):
                                "use method='central'") from None
         return _probe(data, self._used, level, self._touched)
 
-    # f reads the values (np.asarray(x), x.numpy()): a real result may mean it dropped the
-    # imaginary part, so each way out of chainrule's operations marks the probe as read.
-    def numpy(self):
+    # f reads the values (x.data, np.asarray(x), x.numpy(), x.tolist(), ...): a real result may
+    # mean it dropped the imaginary part. Every way out of chainrule's operations reads `data`,
+    # so reading it marks the probe as used.
+    @property
+    def data(self):
         self._touched[0] = True
-        return super().numpy()
+        return self._complex
 
-    def __array__(self, dtype=None, copy=None):
-        self._touched[0] = True
-        return super().__array__(dtype, copy)
+    @data.setter
+    def data(self, value):
+        self._complex = value
 
     # Tensor's fast paths for one and two arguments would skip the check: route them through it.
     def _binary(self, prim, a, b):
