@@ -45,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import threading
 
 __all__ = ["ENV", "MIN_PARALLEL_WORK", "SERIAL_WORK", "blas_threads", "for_training", "largest_product",
            "parse_threads"]
@@ -73,6 +74,11 @@ class _Policy:
 
 _active: contextvars.ContextVar[_Policy | None] = contextvars.ContextVar("chainrule_blas_threads",
                                                                        default=None)
+# The BLAS pools are one per process, while policies are per thread: only the first thread to
+# enter one sets the pools (and restores them as they were when it leaves); a policy entered in
+# another thread meanwhile leaves them alone, so no thread restores a limit another one set.
+_holders = 0
+_holders_lock = threading.Lock()
 
 
 def parse_threads(value, where="threads"):
@@ -148,16 +154,23 @@ def blas_threads(work=None, threads=None):
         yield
         return
     now = max(lib.num_threads for lib in ctl.lib_controllers)
+    global _holders
+    first = False
     if outer is not None:
         before, hands_off = outer.before, outer.hands_off
     else:
+        with _holders_lock:
+            first = _holders == 0
+            _holders += 1
         before = now
-        hands_off = any(os.environ.get(name) for name in USER_ENV) or 1 < now < _cpus()
+        hands_off = (not first or any(os.environ.get(name) for name in USER_ENV) or 1 < now < _cpus())
     if requested is None:  # the rule
         small = work is None or work < MIN_PARALLEL_WORK
         want = None if hands_off else (1 if small else before)
     else:
         want = requested or before  # 0: the libraries' default (as they were before chainrule)
+    if not first and outer is None:
+        want = None  # another thread's policy holds the pools (see _holders)
     token = _active.set(_Policy(requested, before, hands_off))
     try:
         if want is None or want == now:
@@ -167,6 +180,9 @@ def blas_threads(work=None, threads=None):
                 yield
     finally:
         _active.reset(token)
+        if outer is None:
+            with _holders_lock:
+                _holders -= 1
 
 
 def for_training(fit):

@@ -67,6 +67,34 @@ def test_nested_large_work_goes_back_to_the_threads_found_first(pools):
             assert blas_now() == 1
 
 
+def test_policies_in_two_threads_leave_the_pools_as_they_were(pools):
+    """The pools are one per process: thread A limits them to one thread, thread B enters asking
+    for two while A trains, A leaves first, then B. B must not restore A's limit on leaving, so the
+    default comes back (the second policy leaves the pools to the first)."""
+    import threading
+
+    b_in, a_out = threading.Event(), threading.Event()
+
+    def a():
+        with blas_threads(work=64):
+            b_in.wait(10)
+        a_out.set()
+
+    def b():
+        with blas_threads(threads=2):
+            b_in.set()
+            a_out.wait(10)
+
+    ta = threading.Thread(target=a)
+    ta.start()
+    while blas_now() != 1 and ta.is_alive():  # A holds the pools
+        pass
+    tb = threading.Thread(target=b)
+    tb.start()
+    ta.join(20); tb.join(20)
+    assert blas_now() == pools
+
+
 def test_explicit_threads_and_environment(pools, monkeypatch):
     with blas_threads(work=10 * MIN_PARALLEL_WORK, threads=1):
         assert blas_now() == 1
