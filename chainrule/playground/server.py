@@ -22,9 +22,11 @@ from __future__ import annotations
 import json
 import struct
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
@@ -39,6 +41,8 @@ MAX_MESSAGE_BYTES = 2 * MAX_CSV_BYTES + 4096  # the largest message is an upload
 MAX_STEPS = 1000
 # The live sessions, one per open WebSocket: a tab that closes removes its own.
 SESSIONS: dict[int, Session] = {}
+# Each tab holds a model and its data: more than this many open at once is refused (code 1013).
+MAX_SESSIONS = 32
 
 # message type -> the fields it takes besides "type"
 MESSAGES = {
@@ -108,7 +112,9 @@ async def _handle(ws, session, msg):
         n = msg["n"]
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_STEPS:
             raise ConfigError(f"step: n must be an integer in [1, {MAX_STEPS}], got {n!r}")
-        session.step(n)
+        # Training runs in a worker thread: the event loop keeps serving the other tabs meanwhile
+        # (grad mode is per thread, so the sessions do not disturb each other).
+        await run_in_threadpool(session.step, n)
     elif kind == "reset":
         session.reset()
     elif kind == "regenerate":
@@ -130,7 +136,21 @@ async def _handle(ws, session, msg):
     await ws.send_bytes(encode_frame(session.frame()))
 
 
+def _same_origin(ws: WebSocket) -> bool:
+    """A browser says which page opened the socket: only the playground's own page may (another
+    site open in the same browser must not drive the local server); clients that send no Origin
+    are not browsers and are let in."""
+    origin = ws.headers.get("origin")
+    return origin is None or urlparse(origin).netloc == ws.headers.get("host")
+
+
 async def playground_socket(ws: WebSocket):
+    if not _same_origin(ws):
+        await ws.close(code=1008)  # policy violation
+        return
+    if len(SESSIONS) >= MAX_SESSIONS:
+        await ws.close(code=1013)  # try again later
+        return
     await ws.accept()
     key = id(ws)
     try:

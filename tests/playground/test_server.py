@@ -322,3 +322,22 @@ def test_one_activation_per_layer(client):
         assert ws.receive_json()["config"]["activations"] == ["sigmoid"]
         header, _, maps = decode(ws.receive_bytes())
     assert maps.shape[0] == 2 + 5 and maps[2:].min() >= 0  # sigmoid outputs
+
+
+def test_other_sites_and_too_many_tabs_are_refused(monkeypatch):
+    """A page of another site in the same browser cannot drive the local server, and the number of
+    open sessions is bounded."""
+    from starlette.websockets import WebSocketDisconnect
+
+    with TestClient(server.create_app()) as client:
+        with pytest.raises(WebSocketDisconnect) as err:
+            with client.websocket_connect("/ws", headers={"origin": "http://evil.example"}) as ws:
+                ws.receive_json()
+        assert err.value.code == 1008
+        with client.websocket_connect("/ws", headers={"origin": "http://testserver"}) as ws:
+            assert ws.receive_json()["type"] == "config"
+        monkeypatch.setattr(server, "MAX_SESSIONS", 0)
+        with pytest.raises(WebSocketDisconnect) as err:
+            with client.websocket_connect("/ws") as ws:
+                ws.receive_json()
+        assert err.value.code == 1013
