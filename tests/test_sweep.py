@@ -232,3 +232,24 @@ def test_summary_frame_and_figures(serial, tmp_path):
     assert "<table>" in page and page.count("data:image/png;base64,") == 3 and 'src="http' not in page
     pd = pytest.importorskip("pandas")
     assert isinstance(serial.frame(), pd.DataFrame) and len(serial.frame()) == 8
+
+
+def test_a_huge_grid_is_refused_or_sampled_without_being_written_out(tmp_path):
+    """8 options of 10 values are 1e8 points: refused unless sampled, and sampling draws indices
+    instead of listing the points (this test would need gigabytes otherwise)."""
+    from chainrule.sweeps import plan
+
+    huge = {"lr": [0.001 * (i + 1) for i in range(10)], "epochs": list(range(1, 11)),
+            "batch_size": list(range(1, 11)), "momentum": [i / 10 for i in range(10)],
+            "weight_decay": [i / 1000 for i in range(10)], "patience": list(range(1, 11)),
+            "hidden": [[i + 1] for i in range(10)], "activation": ["relu", "tanh"] * 5}
+    with pytest.raises(SweepError, match="100000000 points"):
+        plan(huge, seeds=1, optimizer="sgd", **TINY)
+    runs = plan(huge, seeds=1, sample=5, optimizer="sgd", **TINY)
+    assert len(runs) == 5
+
+
+def test_a_damaged_results_file_is_named_not_a_traceback(tmp_path):
+    (tmp_path / RESULTS_FILE).write_text('{"run": "a"}\nnot json\n')
+    with pytest.raises(SweepError, match="line 2 is not a result row"):
+        cr.sweep(GRID, seeds=1, out=tmp_path, scheduler="serial", progress=False, **TINY)

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import itertools
 import json
+import math
 import os
 import random
 import socket
@@ -29,6 +29,8 @@ from pathlib import Path
 from chainrule.core.errors import ChainruleError
 
 RESULTS_FILE, SPEC_FILE = "results.jsonl", "sweep.json"
+# A full grid is written out run by run before anything runs: larger ones are sampled instead.
+MAX_RUNS = 100_000
 # Options of `chainrule train` that are about where output goes, not about the run.
 NOT_SWEPT = ("out", "overwrite", "no_progress", "no_figures", "json", "seed", "help")
 # Fields of a row that differ between two runs of the same configuration.
@@ -101,6 +103,15 @@ def _namespace(defaults, point, seed):
     return argparse.Namespace(**{**vars(defaults), **point, "seed": seed})
 
 
+def _grid_point(axes, sizes, index):
+    """The grid point number ``index`` in itertools.product's order (the last option fastest)."""
+    point = {}
+    for (name, values), size in zip(reversed(list(axes.items())), reversed(sizes)):
+        index, i = divmod(index, size)
+        point[name] = values[i]
+    return dict(reversed(list(point.items())))
+
+
 def plan(grid, seeds=3, sample=None, sample_seed=0, **fixed):
     """The runs of a sweep, checked: a list of (key, point, seed) with point the options of one
     run. ``grid`` maps option names to lists of values (every combination is a point; with
@@ -131,11 +142,19 @@ def plan(grid, seeds=3, sample=None, sample_seed=0, **fixed):
     seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     if not seeds:
         raise SweepError("seeds: at least one seed")
-    points = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())] or [{}]
+    sizes = [len(v) for v in axes.values()]
+    total = math.prod(sizes)
     if sample is not None:
         if sample < 1:
             raise SweepError(f"sample must be a positive number of grid points, got {sample}")
-        points = random.Random(sample_seed).sample(points, min(sample, len(points)))
+        # draw indices into the grid, so a huge grid is sampled without being written out
+        picks = random.Random(sample_seed).sample(range(total), min(sample, total))
+    elif total * len(seeds) > MAX_RUNS:
+        raise SweepError(f"the grid has {total} points x {len(seeds)} seeds = {total * len(seeds)} runs, more than "
+                         f"{MAX_RUNS}; pass sample=N (--sample N) to draw N points from it")
+    else:
+        picks = range(total)
+    points = [_grid_point(axes, sizes, i) for i in picks] if axes else [{}]
     defaults = _train_parser().parse_args(["train"])
     runs = []
     for point in points:
@@ -211,9 +230,13 @@ class Store:
             if end < len(data):  # a line cut by a crash: drop it, it will run again
                 with open(self.path, "r+b") as f:
                     f.truncate(end)
-            for line in data[:end].splitlines():
-                row = json.loads(line)
-                self.rows.setdefault(row["run"], row)
+            for number, line in enumerate(data[:end].splitlines(), 1):
+                try:
+                    row = json.loads(line)
+                    self.rows.setdefault(row["run"], row)
+                except (ValueError, KeyError, TypeError) as err:
+                    raise SweepError(f"{self.path}: line {number} is not a result row ({err}); move the file "
+                                     "away to start afresh") from None
 
     def append(self, *rows):
         from chainrule.serialization import _json_default
@@ -273,7 +296,7 @@ def _client(scheduler, workers):
     n = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
     # One process per core with one thread each: training holds the GIL, so threads would queue.
     try:
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
                                host="127.0.0.1")
     except RuntimeError as err:
         raise SweepError(f"the local Dask cluster did not start ({err}); {MAIN_GUARD}") from None
