@@ -165,12 +165,12 @@ def run(args):
     if args.json:
         doc = {"columns": columns, "rows": [[_json_cell(v) for block in blocks for v in block[i]]
                                             for i in range(len(X))]}
-        sys.stdout.write(json.dumps(doc) + "\n")
-        return 0
-    lines = [",".join(columns)]
-    for i in range(len(X)):
-        lines.append(",".join(_cell(v) for block in blocks for v in block[i]))
-    text = "\n".join(lines) + "\n"
+        text = json.dumps(doc) + "\n"
+    else:
+        lines = [",".join(columns)]
+        for i in range(len(X)):
+            lines.append(",".join(_cell(v) for block in blocks for v in block[i]))
+        text = "\n".join(lines) + "\n"
     if args.output is None:
         sys.stdout.write(text)
         return 0
@@ -179,6 +179,8 @@ def run(args):
     except OSError as err:
         raise usage(f"-o {args.output}: {err}") from None
     print(f"wrote {len(X)} predictions to {args.output}", file=sys.stderr)
+    if args.json:  # stdout stays one JSON document: where the predictions went
+        sys.stdout.write(json.dumps({"output": str(args.output), "predictions": len(X)}) + "\n")
     return 0
 
 

@@ -162,6 +162,10 @@ def test_json_alone_on_stdout(tmp_path, capsys):
     code, out, err = run(capsys, "predict", model, "moons", "--json", "--proba")
     doc = json.loads(out)
     assert doc["columns"] == ["prediction", "p_0", "p_1"] and len(doc["rows"]) == 500
+    # with -o the document goes to the file, and stdout says where
+    code, out, err = run(capsys, "predict", model, "moons", "--json", "--proba", "-o", str(tmp_path / "p.json"))
+    assert json.loads((tmp_path / "p.json").read_text()) == doc
+    assert json.loads(out) == {"output": str(tmp_path / "p.json"), "predictions": 500}
     code, out, err = run(capsys, "evaluate", model, "moons", "--json")
     assert json.loads(out)["examples"] == 100
 
