@@ -29,7 +29,7 @@ def separable(n=120, seed=0):
     return X, (X.sum(1) > 0).astype(int)
 
 
-@pytest.mark.parametrize("name", ["circle", "xor", "gaussians", "spiral"])
+@pytest.mark.parametrize("name", ["circle", "xor", "gaussians", "spiral", "moons"])
 def test_toy_defaults_learn(name, tmp_path, capsys):
     code, out, err = run(capsys, "train", "--data", name, "--out", str(tmp_path), *QUIET, "--json")
     assert code == 0, err

@@ -165,7 +165,10 @@ def test_sequential_models_are_walked_too():
     net = cr.nn.Sequential(cr.nn.Linear(2, 4, rng=0), cr.nn.ReLU(), cr.nn.Linear(4, 2, rng=1))
     recs = layer_records(net, cr.nn.functional.cross_entropy, X, y.astype(np.int64))
     assert [(r["layer"], r["activation"]) for r in recs] == [(1, "relu"), (2, None)]
-    assert recs[0]["dead"] is not None
+    # dead: the fraction of the 4 ReLU units that are 0 on every example, from the hidden outputs
+    with cr.no_grad():
+        hidden = cr.relu(net.layers[0](X)).numpy()
+    assert recs[0]["dead"] == pytest.approx(np.mean(np.all(hidden == 0, axis=0)))
 
 
 def test_doctests():
