@@ -156,11 +156,7 @@ def _walk(root, gradient, found, retain_graph, create_graph):
         level = leaf._level
         if type(g) is Tensor and g._level == level:
             g = g.data
-        try:  # numpy's dtypes of one kind are one object: `is` settles the common case
-            same = g.dtype is leaf.data.dtype or g.dtype == leaf.data.dtype
-        except AttributeError:  # a Python number
-            same = False
-        if not same:
+        if not _same_dtype(g, leaf):
             g = _leaf_dtype(g, leaf)
         grad = leaf.grad
         leaf.grad = _new(g if grad is None else grad.data + g, level)
@@ -172,7 +168,7 @@ def _deliver(leaf, g, found, create_graph):
             found[leaf] = g  # each leaf is delivered once, with the sum of its cotangents
         return
     level = leaf._level
-    if getattr(g, "dtype", None) != getattr(leaf.data, "dtype", None):
+    if not _same_dtype(g, leaf):
         g = _leaf_dtype(g, leaf)
     if create_graph:
         if not isinstance(g, Tensor):
@@ -182,6 +178,15 @@ def _deliver(leaf, g, found, create_graph):
     if isinstance(g, Tensor) and g._level == level:
         g = g.data
     leaf.grad = _new(g if leaf.grad is None else leaf.grad.data + g, level)
+
+
+def _same_dtype(g, leaf):
+    """Whether the cotangent already has the leaf's dtype (numpy's dtypes of one kind are one
+    object, so `is` settles the common case; a Python number has none)."""
+    try:
+        return g.dtype is leaf.data.dtype or g.dtype == leaf.data.dtype
+    except AttributeError:
+        return False
 
 
 def _leaf_dtype(g, leaf):
