@@ -17,7 +17,8 @@ and the peers, are written to benchmarks/results.json (atomically).
 
 ``--fresh`` runs each case, once per thread setting, in a new Python process (the allocator's
 state fresh, nothing imported or compiled before) and times its first calls there: one call per
-contender per round (after the check call and one more), the ratios to numpy in that process.
+contender per round, right after the first call (which checks the result, and traces or compiles
+a JIT), the ratios to numpy in that process.
 ``--table compile`` runs the cases of issue 13's table (``cr.compile`` against eager chainrule,
 JAX's jit and torch.compile), the Hessian in a fresh process too, and prints that table.
 """
@@ -165,7 +166,7 @@ def compile_table(runs) -> str:
     return "\n".join(lines)
 
 
-def run_fresh(cases, settings, calls, sample_s) -> dict:
+def run_fresh(cases, settings, calls, sample_s, only=None) -> dict:
     """Each case in a new process per thread setting, timing its first ``calls`` calls; returns
     thread setting -> records (the case renamed ``<name>_fresh``)."""
     out = {n: [] for n in settings}
@@ -176,6 +177,8 @@ def run_fresh(cases, settings, calls, sample_s) -> dict:
                 path = os.path.join(tmp, "fresh.json")
                 cmd = [sys.executable, __file__, case.group, "--case", case.name, "--threads", str(n or "default"),
                        "--rounds", str(calls), "--sample-ms", str(sample_s * 1000), "--out", path]
+                if only is not None:
+                    cmd += ["--only", ",".join(sorted(only))]
                 proc = subprocess.run(cmd, capture_output=True, text=True)
                 if proc.returncode != 0:
                     sys.exit(f"the fresh process for {case.group}/{case.name} failed:\n{proc.stderr[-2000:]}")
@@ -229,6 +232,8 @@ def main(argv=None) -> int:
                         help="compile: run issue 13's cases (the Hessian in a fresh process too) and print its table")
     parser.add_argument("--from", dest="source", default=None,
                         help="with --table: print the table from this results JSON, running nothing")
+    parser.add_argument("--only", default=None,
+                        help="contenders to time, comma-separated (numpy always runs), e.g. chainrule,compiled")
     parser.add_argument("--case", default=None, help=argparse.SUPPRESS)  # one case by exact name (--fresh)
     args = parser.parse_args(argv)
     if args.source is not None:
@@ -270,6 +275,14 @@ def main(argv=None) -> int:
             continue
         cases += [case for case in module.cases() if (not args.keyword or args.keyword in case.name)
                   and (args.case is None or case.name == args.case)]
+    only = None if args.only is None else {name.strip() for name in args.only.split(",") if name.strip()}
+    if only is None and args.table == "compile":
+        only = {contender for _, contender in TABLE_COLUMNS}
+    if only is not None:
+        known_names = {name for case in cases for name in case.contenders}
+        if only - known_names:
+            parser.error(f"--only: no contender named {sorted(only - known_names)} in the chosen cases; "
+                         f"they have {sorted(known_names)}")
     fresh_cases = []
     if args.table == "compile":
         fresh_cases = [case for case in cases if (case.group, case.name + FRESH) in wanted]
@@ -297,7 +310,8 @@ def main(argv=None) -> int:
         for case in cases:
             print(f"[{case.group}] {case.name} ({label(n)}): {case.what}", flush=True)
             records.append(harness.run_case(case, rounds=rounds, sample_s=sample,
-                                            only=set(case.contenders) - apart))
+                                            only=(set(case.contenders) if only is None else only) - apart))
+        apart = apart if only is None else apart & only
         for case, record in zip(cases, records):
             if apart & set(case.contenders):
                 print(f"[{case.group}] {case.name} ({label(n)}): {', '.join(sorted(apart))} after the others",
@@ -313,7 +327,7 @@ def main(argv=None) -> int:
             limit.restore_original_limits()
         limit_threads(None)
     if fresh_cases:
-        fresh = run_fresh(fresh_cases, settings, fresh_calls, sample_s=0.0)
+        fresh = run_fresh(fresh_cases, settings, fresh_calls, sample_s=0.0, only=only)
         for run in runs:
             run["cases"] += fresh[run["threads"]]
 
