@@ -135,6 +135,11 @@ TABLE_COLUMNS = [("eager", "chainrule"), ("compiled", "compiled"), ("JAX jit", "
 FRESH = "_fresh"
 
 
+def _ms(seconds) -> str:
+    ms = seconds * 1e3
+    return f"{ms:.0f}" if ms >= 100 else f"{ms:.3g}"
+
+
 def compile_table(runs) -> str:
     """Issue 13's table from a results document's runs: per row and column, the ratio to numpy
     at each thread setting ("default / one thread"); the first-call row in milliseconds."""
@@ -156,11 +161,16 @@ def compile_table(runs) -> str:
                     if rec and contender in rec["skipped"]:
                         skips.setdefault(rec["skipped"][contender], set()).add(f"{contender} ({name}, {lab})")
                 elif name.startswith("first_call"):
-                    parts.append(f"{c['median_s'] * 1e3:.3g}")
+                    parts.append(_ms(c["median_s"]))
                 else:
                     parts.append(f"{c['ratio']:.2f}")
             cells.append(" / ".join(parts))
         lines.append(f"{row:<52}" + "".join(f"{cell:>{width}}" for cell in cells) + f"  {target}")
+        if name.startswith("first_call"):
+            steps = [found.get((group, name), {}).get("contenders", {}).get(harness.BASELINE) for _, found in by_label]
+            if all(steps):
+                lines.append(f"{'  (one step of hand-written numpy, ms)':<52}"
+                             + f"{' / '.join(_ms(c['median_s']) for c in steps):>{width}}")
     for why, where in skips.items():
         lines.append(f"skipped: {', '.join(sorted(where))}: {why}")
     return "\n".join(lines)
