@@ -536,7 +536,9 @@ def fit(model, loss, X, y, *, optimizer, epochs, batch_size=32, shuffle=True, se
     the model's forward and backward pass (traced on the first batch, and once more for a
     shorter last batch), then the optimizer steps as usual: the same numbers as the eager step
     to rounding. The model's ``forward`` must then be a function of its parameters and input
-    (no Python decisions on values; see ``cr.compile``).
+    (no Python decisions on values; see ``cr.compile``). "auto": compiled for models and losses
+    made only of chainrule's own modules and losses, eager for your own code and under
+    ``detect_anomaly``.
 
     >>> import chainrule as cr
     >>> X, y = cr.data.gaussians(n=100, seed=0)
@@ -620,9 +622,11 @@ def fit(model, loss, X, y, *, optimizer, epochs, batch_size=32, shuffle=True, se
         elif not callable(hook):
             raise TrainingError(f"fit: a callback must be a Callback or a function, got {type(hook).__name__}")
     _FITTED_HEAD[model] = head
-    step = None
-    if compile:
-        step = CompiledStep(model, loss_fn)
+    if compile == "auto":
+        compile = _compiled_by_default(model, loss_fn)
+    elif compile is not True and compile is not False:
+        raise TrainingError(f"fit: compile must be True, False or 'auto', got {compile!r}")
+    step = CompiledStep(model, loss_fn) if compile else None
 
     bar = _progress_bar(progress, epochs * n, f"epoch {start + 1}/{start + epochs}")
     try:
@@ -696,6 +700,21 @@ def _one_epoch(model, loss_fn, optimizer, X, y, batch_size, order, epoch, bar, s
             # tqdm says when it redraws; the running loss shows at the next redraw.
             if bar.update(len(xb)):
                 bar.set_postfix_str(f"loss={total / (s + len(xb)):.4g}", refresh=False)
+
+
+def _compiled_by_default(model, loss_fn):
+    """``compile="auto"``: the compiled step for a model and loss made only of chainrule's own
+    modules and losses (each a function of the parameters and the input, so one program per batch
+    shape computes exactly what they do), the eager step for anything of the user's (its Python
+    may decide on values) and while anomaly detection checks every operation."""
+    from chainrule.core.registry import anomaly_enabled
+    from chainrule.nn.module import Module
+
+    def ours(obj):
+        return (getattr(obj, "__module__", None) or "").startswith("chainrule.nn.")
+
+    return (isinstance(model, Module) and not anomaly_enabled() and ours(loss_fn)
+            and all(ours(type(m)) for m in model.modules()))
 
 
 class CompiledStep:

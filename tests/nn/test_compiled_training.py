@@ -125,3 +125,30 @@ def test_integer_labels_are_arguments_of_the_program_checked_on_every_call(loss)
         f(z, np.array([-1, 1, 2, 1, 2, 0]))  # numpy would have read the last column
     with pytest.raises(cr.DTypeError, match="whole numbers"):
         f(z, np.array([0.5, 1, 2, 1, 2, 0]))
+
+
+def test_auto_compiles_chainrule_models_and_losses_only():
+    from chainrule.nn.training import _compiled_by_default
+
+    mlp = cr.nn.MLP(2, [4], 2, rng=0)
+    assert _compiled_by_default(mlp, cross_entropy)
+    assert _compiled_by_default(cr.nn.Sequential(cr.nn.Linear(2, 3), cr.nn.ReLU()), cr.nn.CrossEntropyLoss())
+    assert not _compiled_by_default(mlp, lambda out, t: cr.mean((out - t) ** 2))  # the user's loss
+
+    class Mine(cr.nn.Module):
+        def __init__(self):
+            self.lin = cr.nn.Linear(2, 2)
+
+        def forward(self, x):
+            return self.lin(x)
+
+    assert not _compiled_by_default(Mine(), cross_entropy)
+    with cr.detect_anomaly():
+        assert not _compiled_by_default(mlp, cross_entropy)
+    X, y = cr.data.circle(n=40, seed=0)
+    with pytest.raises(cr.nn.training.TrainingError, match="compile must be True, False or 'auto'"):
+        cr.fit(mlp, "cross_entropy", X, y, optimizer=cr.optim.SGD(mlp.parameters(), lr=0.1), epochs=1,
+               progress=False, compile="yes")
+    h = cr.fit(mlp, "cross_entropy", X, y, optimizer=cr.optim.SGD(mlp.parameters(), lr=0.1), epochs=2,
+               progress=False, compile="auto")
+    assert len(h) == 2
