@@ -775,7 +775,10 @@ def generate(prog, backend=np, floats=True, inplace=True):
     n = _Namer(backend)
     ins = [v.name for v in prog.invars]
     lines = [f"def {prog.name}({', '.join(ins)}):"]
-    body = [f"{v.name} = F64({v.name})" for v in prog.invars if v.py]  # numpy's inf for 1.0 / 0.0
+    # the float program: worth it when the inputs are numbers and most work is on numbers
+    scalar_in = floats and prog.invars and all(v.scalar for v in prog.invars)
+    # numpy's inf for 1.0 / 0.0 (the float program falls back to this one with Python floats)
+    body = [f"{v.name} = F64({v.name})" for v in prog.invars if v.py or scalar_in]
     reuse = _reusable(prog) if inplace and backend is np else {}
     body += [_line(e, n, None, reuse.get(i)) for i, e in enumerate(prog.eqns)]
     n.env["F64"] = _F64
@@ -784,8 +787,6 @@ def generate(prog, backend=np, floats=True, inplace=True):
     unflat = ret is None
     if unflat:
         ret = "(" + "".join(o + ", " for o in outs) + ")"
-    # the float program: worth it when the inputs are numbers and most work is on numbers
-    scalar_in = floats and prog.invars and all(v.scalar for v in prog.invars)
     if scalar_in and prog.eqns:
         floats = {v.name for v in prog.invars}
         fbody = [_line(e, n, floats) for e in prog.eqns]
