@@ -133,6 +133,7 @@ COMPILE_TABLE = [
 TABLE_COLUMNS = [("eager", "chainrule"), ("compiled", "compiled"), ("JAX jit", "jax"),
                  ("torch.compile", "torch_compile")]
 FRESH = "_fresh"
+APART = ("jax", "torch")  # contenders (by name's start) timed after the others at the default threads
 
 
 def _ms(seconds) -> str:
@@ -312,23 +313,25 @@ def main(argv=None) -> int:
         records = []
         # At the default threads, torch's idle OpenMP threads slow every multithreaded BLAS call
         # that follows a torch operation in the process (numpy's 784-256-256-10 step: 1.4 ms
-        # before the first one, 50 ms after), so torch is timed after every other contender of
-        # every case, against their baseline's median (unpaired). At one thread nothing waits,
-        # and all contenders run in the same rounds.
-        apart = n is None and {name for case in cases for name in case.contenders if name.startswith("torch")}
-        apart = apart or set()
-        for case in cases:
+        # before the first one, 50 ms after), and XLA's pool, busy right after each JAX call,
+        # slows the numpy call that follows it; so JAX, then torch, are timed after every other
+        # contender of every case, against their baseline's median (unpaired). At one thread
+        # nothing waits, and all contenders run in the same rounds.
+        timed = [set(case.contenders) if only is None else only & set(case.contenders) for case in cases]
+        later = [{name for names in timed for name in names if n is None and name.startswith(peer)}
+                 for peer in APART]
+        for case, names in zip(cases, timed):
             print(f"[{case.group}] {case.name} ({label(n)}): {case.what}", flush=True)
-            records.append(harness.run_case(case, rounds=rounds, sample_s=sample,
-                                            only=(set(case.contenders) if only is None else only) - apart))
-        apart = apart if only is None else apart & only
-        for case, record in zip(cases, records):
-            if apart & set(case.contenders):
-                print(f"[{case.group}] {case.name} ({label(n)}): {', '.join(sorted(apart))} after the others",
-                      flush=True)
-                later = harness.run_case(case, rounds=rounds, sample_s=sample, only=apart, against=record)
-                record["contenders"].update(later["contenders"])
-                record["skipped"].update(later["skipped"])
+            records.append(harness.run_case(case, rounds=rounds, sample_s=sample, only=names.difference(*later)))
+        for group in later:
+            for case, names, record in zip(cases, timed, records):
+                if group & names:
+                    print(f"[{case.group}] {case.name} ({label(n)}): {', '.join(sorted(group & names))} "
+                          "after the others", flush=True)
+                    apart = harness.run_case(case, rounds=rounds, sample_s=sample, only=group & names,
+                                             against=record)
+                    record["contenders"].update(apart["contenders"])
+                    record["skipped"].update(apart["skipped"])
         torch = sys.modules.get("torch")
         runs.append({"threads": n, "label": label(n), "blas": blas_info(),
                      "torch_threads": torch.get_num_threads() if torch is not None else None,
