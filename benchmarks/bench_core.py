@@ -61,7 +61,7 @@ def tanh_compiled():
 
 def tanh_jax():
     jax, jnp = peers.jax()
-    x, w, b = _tanh_data()
+    x, w, b = (jnp.asarray(a) for a in _tanh_data())  # JAX's own arrays, as torch's tensors (no copy per call)
     vg = jax.jit(jax.value_and_grad(lambda w, b: jnp.sum(jnp.tanh(x * w + b)), argnums=(0, 1)))
 
     def step():
