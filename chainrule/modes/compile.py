@@ -35,7 +35,7 @@ On 0-d float64 values the program runs on Python floats with ``math`` (as the ta
 back to the array program where Python refuses (``1.0 / 0.0``, ``math.log(0)``). The array module
 is a parameter of the generated program (``backend=``, numpy today).
 
-Memory, with numpy (``inplace=True``, the default): a large temporary (64 KiB or more) is written
+Memory, with numpy (``inplace=True``, the default): a temporary of 16 KiB or more is written
 with ``out=`` into an array the compiled program keeps between calls (a pool of such sets, one
 per call running at once, so threads never share one), an elementwise result into the array of an
 input read for the last time (the SGD update ``p - lr * g`` over the dead gradient ``g``, a bias
@@ -527,8 +527,11 @@ def cse(prog):
 def _rename(e, env):
     if not env:
         return e
-    return Eqn(e.prim, [env.get(v, v) if type(v) is Var else v for v in e.ins],
-               {k: _sub(v, env) for k, v in e.params.items()} if e.params else e.params, e.out)
+    ins = [env.get(v, v) if type(v) is Var else v for v in e.ins]
+    params = {k: _sub(v, env) for k, v in e.params.items()} if e.params else e.params
+    if type(e) is FusedEqn:
+        return FusedEqn(e.prim, ins, params, e.out, e.out2)
+    return Eqn(e.prim, ins, params, e.out)
 
 
 def fold_constants(prog):
@@ -616,8 +619,12 @@ def _lse_softmax_impl(x, axis=None, keepdims=False):
     """``(logsumexp(x), softmax(x))`` from one exp: with m the max (0 where it is not finite, as
     logsumexp's impl), e = exp(x - m), s = sum(e): logsumexp = log(s) + m and softmax =
     exp(x - logsumexp) = e / s, computed in place in e."""
+    if x.ndim == 2 and type(axis) is int and axis % 2 == 1 and x.shape[1] < 64:
+        return _lse_softmax_rows(x, keepdims)
     m = np.maximum.reduce(x, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)
+    finite = np.isfinite(m)
+    if not np.logical_and.reduce(finite, None):
+        m = np.where(finite, m, 0)
     e = np.subtract(x, m)
     np.exp(e, out=e)
     s = np.add.reduce(e, axis=axis, keepdims=True)
@@ -627,6 +634,25 @@ def _lse_softmax_impl(x, axis=None, keepdims=False):
     if not keepdims:
         lse = np.squeeze(lse, axis=axis) if axis is not None else lse.reshape(())
     return lse, e
+
+
+def _lse_softmax_rows(x, keepdims):
+    """``_lse_softmax_impl`` over the rows of a batch of a few classes (the logits of a
+    classifier): numpy reduces a short contiguous axis slowly (a loop per row), so the classes go
+    down a transposed copy, every step is an operation on whole rows of the batch, and the
+    softmax comes back as the transposed view."""
+    e = x.T.copy()
+    m = np.maximum.reduce(e, 0)
+    finite = np.isfinite(m)
+    if not np.logical_and.reduce(finite):
+        m = np.where(finite, m, 0)
+    np.subtract(e, m, out=e)
+    np.exp(e, out=e)
+    s = np.add.reduce(e, 0)
+    e /= s
+    lse = np.log(s)
+    lse += m
+    return (lse[:, None] if keepdims else lse), e.T
 
 
 LSE_SOFTMAX = _FusedPrim("logsumexp_softmax", _lse_softmax_impl,
@@ -682,11 +708,128 @@ def fuse(prog):
             if readers.get(prog.eqns[c].out, 0) != 1:
                 break
             drop.add(c)
-    if not fused:
+    if fused:
+        eqns = [FusedEqn(LSE_SOFTMAX, e.ins, e.params, e.out, fused[i]) if i in fused else e
+                for i, e in enumerate(prog.eqns) if i not in drop]
+        prog = Program(prog.name, prog.invars, eqns, prog.outs, prog.out_def)
+    return _scale_products(_transpose_products(prog))
+
+
+def _fresh_names(prog):
+    """New names v/g<k> after the program's own."""
+    return itertools.count(1 + max((int(v.name[1:]) for e in prog.eqns for v in (e.out, getattr(e, "out2", e.out))
+                                    if v.name[:1] in "vg" and v.name[1:].isdigit()), default=0))
+
+
+def _is_transpose(e):
+    return (e.prim.name == "transpose" and len(e.out.shape) == 2 and type(e.ins[0]) is Var
+            and e.params.get("axes") in (None, (1, 0), [1, 0]))
+
+
+def _transpose_products(prog):
+    """``(A @ B).T`` (the product read only there) computed as ``B.T @ A.T``: BLAS reads the
+    transposed operands as they are and the result comes in the transposed layout, so an update
+    ``W - lr * (X.T @ g).T`` of a weight stored (out, in) (cr.nn's layout) runs on contiguous
+    arrays rather than through a transposed view."""
+    readers = {}
+    for e in prog.eqns:
+        for v in e.reads():
+            readers[v] = readers.get(v, 0) + 1
+    outs = {v for v in prog.outs if type(v) is Var}
+    defs = {e.out: i for i, e in enumerate(prog.eqns)}
+    names = None
+    new = {}  # index of the transpose -> the equations that replace it
+    drop = set()
+    for i, e in enumerate(prog.eqns):
+        if not _is_transpose(e) or e.ins[0] not in defs:
+            continue
+        p = e.ins[0]
+        j = defs[p]
+        prod = prog.eqns[j]
+        if (prod.prim.name != "matmul" or prod.params or readers.get(p) != 1 or p in outs
+                or any((np.ndim(v.value) if type(v) is Lit else len(v.shape)) != 2 for v in prod.ins) or j in drop):
+            continue
+        names = names or _fresh_names(prog)
+        eqns = []
+        ops = []
+        for v in reversed(prod.ins):  # (A @ B).T = B.T @ A.T
+            if type(v) is Lit:
+                ops.append(Lit(v.value.T))
+            elif v in defs and _is_transpose(prog.eqns[defs[v]]):
+                ops.append(prog.eqns[defs[v]].ins[0])  # a transpose transposed: the array itself
+            else:
+                t = Var(f"g{next(names)}", v.shape[::-1], v.dtype)
+                eqns.append(Eqn(e.prim, [v], {"axes": (1, 0)}, t))
+                ops.append(t)
+        eqns.append(Eqn(prod.prim, ops, {}, e.out))
+        new[i] = eqns
+        drop.add(j)
+    if not new:
         return prog
-    eqns = [FusedEqn(LSE_SOFTMAX, e.ins, e.params, e.out, fused[i]) if i in fused else e
-            for i, e in enumerate(prog.eqns) if i not in drop]
-    return Program(prog.name, prog.invars, eqns, prog.outs, prog.out_def)
+    eqns = []
+    for i, e in enumerate(prog.eqns):
+        if i in new:
+            eqns.extend(new[i])
+        elif i not in drop:
+            eqns.append(e)
+    return dce(Program(prog.name, prog.invars, eqns, prog.outs, prog.out_def))
+
+
+def _scale_products(prog):
+    """``s * (A @ B)`` (s a number, the product read only there, or its transpose read only
+    there) computed as ``A @ (s * B)`` when B is smaller than the product (or A, the smaller
+    one): the SGD update ``W - lr * (X.T @ g)`` scales the (batch, out) cotangent rather than the
+    (in, out) gradient, a pass less over the largest array of the step. Equal up to rounding (s
+    applied before the sums rather than after)."""
+    readers = {}
+    for e in prog.eqns:
+        for v in e.reads():
+            readers[v] = readers.get(v, 0) + 1
+    for v in prog.outs:
+        readers[v] = readers.get(v, 0) + 2
+    defs = {e.out: i for i, e in enumerate(prog.eqns)}
+    count = _fresh_names(prog)
+    scaled = {}  # index of the product -> (the equation of s * operand, the product on it)
+    env = {}  # the product (or its transpose) stands for s times it
+    for i, e in enumerate(prog.eqns):
+        if e.prim.name != "multiply" or e.params or len(e.ins) != 2:
+            continue
+        k = 0 if type(e.ins[0]) is Lit else 1
+        lit, g = e.ins[k], e.ins[1 - k]
+        if (type(lit) is not Lit or type(lit.value) not in (float, int) or type(g) is not Var or g not in defs
+                or readers.get(g) != 1 or g.dtype.kind != "f" or g.dtype != e.out.dtype or g.shape != e.out.shape
+                or len(g.shape) != 2):
+            continue
+        j = defs[g]
+        prod = prog.eqns[j]
+        if (prod.prim.name == "transpose" and type(prod.ins[0]) is Var and prod.ins[0] in defs
+                and readers.get(prod.ins[0]) == 1 and prod.params.get("axes") in (None, (1, 0), [1, 0])):
+            j = defs[prod.ins[0]]
+            prod = prog.eqns[j]
+        if prod.prim.name != "matmul" or prod.params or j in scaled or len(prod.out.shape) != 2:
+            continue
+        operands = [(math.prod(v.shape), n) for n, v in enumerate(prod.ins)
+                    if type(v) is Var and v.dtype == g.dtype and len(v.shape) == 2]
+        if not operands:
+            continue
+        size, n = min(operands, key=lambda t: (t[0], -t[1]))
+        if size >= math.prod(g.shape):
+            continue
+        op = prod.ins[n]
+        op_s = Var(f"g{next(count)}", op.shape, op.dtype)
+        ins = list(prod.ins)
+        ins[n] = op_s
+        scaled[j] = (Eqn(e.prim, [lit, op] if k == 0 else [op, lit], {}, op_s), Eqn(prod.prim, ins, {}, prod.out))
+        env[e.out] = g
+    if not scaled:
+        return prog
+    eqns = []
+    for i, e in enumerate(prog.eqns):
+        if i in scaled:
+            eqns.extend(scaled[i])
+        elif e.out not in env:
+            eqns.append(_rename(e, env))
+    return Program(prog.name, prog.invars, eqns, [_sub(v, env) for v in prog.outs], prog.out_def)
 
 
 PASSES = {"simplify": simplify, "fold": fold_constants, "cse": cse, "dce": dce, "fuse": fuse}
@@ -820,6 +963,14 @@ def _line(e, n, floats, out=None, note=""):
             count = math.prod(e.ins[0].shape) // max(math.prod(e.out.shape), 1)
             return f"{e.out.name} = add_reduce({args[0]}, {n.expr(e.params.get('axis'))}) / {count}"
         if prim.name == "sum" and e.params and set(e.params) <= {"axis", "keepdims"} and not e.params.get("keepdims"):
+            x = e.ins[0]
+            if (e.params.get("axis") in (0, (0,)) and len(x.shape) == 2 and x.dtype == e.out.dtype
+                    and x.dtype in (np.float32, np.float64)):
+                # the column sums as a product with ones: BLAS's loop, about three times numpy's
+                # add.reduce over the first axis (a bias gradient)
+                ones = np.ones(x.shape[0], x.dtype)
+                ones.flags.writeable = False
+                return f"{e.out.name} = {n.const(ones)} @ {args[0]}  # column sums: ones @ {args[0]}"
             n.env["add_reduce"] = np.add.reduce
             return f"{e.out.name} = add_reduce({args[0]}, {n.expr(e.params.get('axis'))})"
     if prim.name == "negative" and not e.params:
@@ -836,6 +987,7 @@ _FRESH = {"matmul", "linear", "sum", "mean", "logsumexp", "softmax", "relu", "si
 
 
 _REUSE_BYTES = 1 << 16  # 64 KiB: the 784-256-256-10 step's (128, 256) float32 values are 128 KiB
+_KEEP_BYTES = 1 << 14  # 16 KiB: kept arrays save the allocation (its ReLU masks are 32 KiB)
 
 
 def _fresh(e):
@@ -881,7 +1033,7 @@ def _plan(prog):
 
     ``buffers`` ``{Var: slot}``: values whose array is kept between calls (a matmul, ufunc, relu,
     sum or mean written with ``out=`` into an array of the compiled entry) so a call makes no new
-    large temporaries: every value of at least ``_REUSE_BYTES`` that the generator can write with
+    large temporaries: every value of at least ``_KEEP_BYTES`` that the generator can write with
     ``out=`` and that does not escape, i.e. neither it nor a value written in place into its
     array (or a view of those) is a result. Results are always fresh arrays: a kept array
     returned would change under the caller on the next call (copying results instead would cost
@@ -932,7 +1084,7 @@ def _plan(prog):
     buffers = {}
     for i, e in enumerate(prog.eqns):
         if (i not in reuse and type(e) is not FusedEqn and e.out not in escape and _writes_out(e)
-                and math.prod(e.out.shape) * e.out.dtype.itemsize >= _REUSE_BYTES):
+                and math.prod(e.out.shape) * e.out.dtype.itemsize >= _KEEP_BYTES):
             buffers[e.out] = len(buffers)
     return reuse, buffers
 

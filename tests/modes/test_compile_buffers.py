@@ -187,6 +187,7 @@ def test_every_primitive_equals_eager_with_every_array_kept_and_written_in_place
     """The table of the rule tests, with the size limit of kept arrays and in-place writes at one
     byte: every value the generator can write with out= is, on two calls in a row."""
     monkeypatch.setattr(C, "_REUSE_BYTES", 1)
+    monkeypatch.setattr(C, "_KEEP_BYTES", 1)
     w = np.random.default_rng(3).standard_normal(np.shape(fn(*args)))
 
     def loss(*xs):
@@ -208,6 +209,7 @@ def test_every_primitive_equals_eager_with_every_array_kept_and_written_in_place
 
 def test_the_table_exercises_kept_arrays(monkeypatch):
     monkeypatch.setattr(C, "_REUSE_BYTES", 1)
+    monkeypatch.setattr(C, "_KEEP_BYTES", 1)
     kept = 0
     for name, i, fn, args in ALL_CASES:
         w = np.random.default_rng(3).standard_normal(np.shape(fn(*args)))
