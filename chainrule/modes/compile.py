@@ -41,7 +41,9 @@ per call running at once, so threads never share one), an elementwise result int
 input read for the last time (the SGD update ``p - lr * g`` over the dead gradient ``g``, a bias
 into the product it is added to). Results are always new arrays (a kept array returned would
 change under the caller on the next call) and arguments are never written. The ``fuse`` pass
-computes ``logsumexp`` and the softmax its backward needs from one exp (softmax cross-entropy).
+computes ``logsumexp`` and the softmax its backward needs from one exp (softmax cross-entropy)
+and applies a number multiplying a product (the learning rate of ``W - lr * (X.T @ g)``) to the
+product's smaller operand.
 """
 from __future__ import annotations
 
@@ -672,9 +674,11 @@ def fuse(prog):
     """Fusion of the softmax cross-entropy pattern: ``l = logsumexp(x)`` and the softmax its
     backward computes, ``exp(x - reshape(l))``, become one equation ``l, s =
     logsumexp_softmax(x)`` (one max, one exp, one sum; the softmax is e / sum e). The subtract
-    and reshape go when nothing else reads them. (The other fusions, the ReLU mask read from the
-    ReLU's output and the bias added into a product's buffer, are in ``simplify`` and in the
-    generator.)"""
+    and reshape go when nothing else reads them. Then two rewrites of products
+    (:func:`_transpose_products`, :func:`_scale_products`): ``(A @ B).T`` as ``B.T @ A.T`` and
+    ``s * (A @ B)`` as ``A @ (s * B)`` with B the smaller. (The other fusions, the ReLU mask read
+    from the ReLU's output and the bias added into a product's array, are in ``simplify`` and in
+    the generator's memory plan, :func:`_plan`.)"""
     defs = {e.out: (i, e) for i, e in enumerate(prog.eqns)}
     readers = {}
     for e in prog.eqns:

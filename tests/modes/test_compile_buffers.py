@@ -287,3 +287,47 @@ def test_argument_names_with_underscores_are_renamed():
     c = cr.compile(lambda _x, __y: _x * __y)
     close(c(np.ones(3), np.full(3, 2.0)), np.full(3, 2.0))
     assert "def " in c.source(np.ones(3), np.full(3, 2.0))
+
+
+# ---------------------------------------------------------------- rewrites of products
+def test_a_number_times_a_product_scales_the_smaller_operand():
+    X, y, params = mlp_data(n=32, d=160, h=128)  # W1's gradient X.T @ g: (160, 128), g (32, 128), X.T (160, 32)
+    sgd = mlp_sgd(np.arange(len(y)), y, lr=0.1)
+    c = cr.compile(sgd)
+    prog = c.program(params, X)
+    scaled = [e for e in prog.eqns if e.prim.name == "multiply"
+              and any(type(v) is C.Lit and type(v.value) is float and v.value == 0.1 for v in e.ins)]
+    assert all(e.out.shape != (160, 128) for e in scaled) and any(e.out.shape == (32, 128) for e in scaled)
+    raw = cr.compile(sgd, passes=("simplify", "fold", "cse", "dce")).program(params, X)
+    assert any(e.prim.name == "multiply" and e.out.shape == (160, 128) for e in raw.eqns)
+    close(c(params, X), sgd(params, X))
+
+
+def test_a_transposed_product_is_computed_in_the_transposed_layout():
+    x = rng.standard_normal((64, 96))
+    w, b = rng.standard_normal((128, 96)) / 10, rng.standard_normal(128)
+
+    def step(w, b):  # cr.nn's (out, in) layout: the gradient of w is (x.T @ g).T
+        value, (gw, gb) = cr.value_and_grad(lambda w, b: cr.sum(cr.tanh(cr.nn.functional.linear(x, w, b)) ** 2),
+                                            argnums=(0, 1))(w, b)
+        return value, w - 0.5 * gw, b - 0.5 * gb
+
+    c = cr.compile(step)
+    prog = c.program(w, b)
+    new_w = prog.eqns[[e.out for e in prog.eqns].index(prog.outs[1])]
+    assert new_w.prim.name == "subtract"
+    made = {e.out: e for e in prog.eqns}
+    assert made[new_w.ins[1]].prim.name == "matmul"  # not a transposed view of one
+    close(c(w, b), step(w, b))
+
+
+def test_column_sums_are_a_product_with_ones_and_equal_eager():
+    X = rng.standard_normal((50, 3))
+    X[4, 1] = np.inf
+    X[7, 2] = np.nan
+    f = cr.grad(lambda b: cr.sum(cr.sin(X + b) * X))
+    c = cr.compile(f)
+    with np.errstate(invalid="ignore"):
+        assert "# column sums: ones @" in c.source(np.zeros(3))
+        close(c(np.zeros(3)), f(np.zeros(3)))
+        close(c(np.ones(3)), f(np.ones(3)))
