@@ -568,18 +568,32 @@ def _is_number(lit, value):
     return isinstance(v, np.ndarray) and v.dtype.kind in "fiub" and v.size <= 1 << 16 and bool(np.all(v == value))
 
 
+def _whole(index):
+    """Whether ``index`` is made of slices with step 1 (and ``...``): on a result of its input's
+    shape, the whole array."""
+    parts = index if type(index) is tuple else (index,)
+    return all(p is Ellipsis or type(p) is slice and p.step in (None, 1) and not any(_vars_in(p)) for p in parts)
+
+
 def simplify(prog):
     """Remove no-ops: a reshape, broadcast_to, astype or transpose that gives its input's shape
-    and dtype back (for transpose: of at most one axis), ``x * 1``, ``1 * x``, ``x / 1``,
-    ``x + 0``, ``0 + x``, ``x - 0``, where the result has x's shape and dtype."""
+    and dtype back (for transpose: of at most one axis; a reshape of a reshape is one reshape),
+    a slice of the whole array, ``x * 1``, ``1 * x``, ``x / 1``, ``x + 0``, ``0 + x``, ``x - 0``,
+    where the result has x's shape and dtype."""
     env = {}
     kept = []
     relu_of = {}  # z -> relu(z): the mask z > 0 is read from relu(z) > 0 (the same booleans, NaN too)
+    reshaped = {}  # reshape(x) -> x: a reshape of a reshape is one reshape of x (none if x's shape)
     for e in prog.eqns:
         e = _rename(e, env)
         name = e.prim.name
         ins = e.ins
         alias = None
+        if name == "reshape" and ins[0] in reshaped and set(e.params) == {"shape"}:
+            e = Eqn(e.prim, [reshaped[ins[0]]], e.params, e.out)
+            ins = e.ins
+        if name == "reshape" and type(ins[0]) is Var and set(e.params) == {"shape"}:
+            reshaped[e.out] = ins[0]
         if name == "relu" and not e.params and type(ins[0]) is Var:
             relu_of[ins[0]] = e.out
         elif name == "greater" and ins[0] in relu_of and _is_number(ins[1], 0) and type(ins[1].value) is int:
@@ -587,6 +601,8 @@ def simplify(prog):
         if name in ("reshape", "broadcast_to", "astype") or (name == "transpose" and len(e.out.shape) <= 1):
             if _same(ins[0], e.out):
                 alias = ins[0]
+        elif name == "getitem" and _same(ins[0], e.out) and _whole(e.params.get("index")):
+            alias = ins[0]  # x[0:n] of n rows: x
         elif name in ("multiply", "add") and len(ins) == 2:
             unit = 1 if name == "multiply" else 0
             if _is_number(ins[1], unit) and _same(ins[0], e.out):

@@ -331,3 +331,17 @@ def test_column_sums_are_a_product_with_ones_and_equal_eager():
         assert "# column sums: ones @" in c.source(np.zeros(3))
         close(c(np.zeros(3)), f(np.zeros(3)))
         close(c(np.ones(3)), f(np.ones(3)))
+
+
+def test_reshapes_of_reshapes_and_slices_of_the_whole_array_are_removed():
+    x = rng.standard_normal((2, 3))
+
+    def f(x):
+        return cr.sin(x.reshape(6, 1).reshape(2, 3)[0:2, :]) + x.reshape(3, 2).reshape(1, 6)[..., :3]
+
+    c = cr.compile(f)
+    assert c.program(x).counts() == {"sin": 1, "reshape": 1, "getitem": 1, "add": 1}
+    raw = cr.compile(f, passes=()).program(x).counts()
+    assert raw["reshape"] == 4 and raw["getitem"] == 2
+    close(c(x), f(x))
+    close(cr.compile(cr.grad(lambda x: cr.sum(f(x) ** 2)))(x), cr.grad(lambda x: cr.sum(f(x) ** 2))(x))
