@@ -862,8 +862,8 @@ def _scale_products(prog):
         readers[v] = readers.get(v, 0) + 2
     defs = {e.out: i for i, e in enumerate(prog.eqns)}
     count = _fresh_names(prog)
-    scaled = {}  # index of the product -> (the equation of s * operand, the product on it)
-    env = {}  # the product (or its transpose) stands for s times it
+    new = {}  # index of an equation -> the equations that replace it
+    drop = set()  # the multiplications by s, now done on the operand
     for i, e in enumerate(prog.eqns):
         if e.prim.name != "multiply" or e.params or len(e.ins) != 2:
             continue
@@ -873,13 +873,13 @@ def _scale_products(prog):
                 or readers.get(g) != 1 or g.dtype.kind != "f" or g.dtype != e.out.dtype or g.shape != e.out.shape
                 or len(g.shape) != 2):
             continue
-        j = defs[g]
+        j = t = defs[g]
         prod = prog.eqns[j]
         if (prod.prim.name == "transpose" and type(prod.ins[0]) is Var and prod.ins[0] in defs
                 and readers.get(prod.ins[0]) == 1 and prod.params.get("axes") in (None, (1, 0), [1, 0])):
             j = defs[prod.ins[0]]
             prod = prog.eqns[j]
-        if prod.prim.name != "matmul" or prod.params or j in scaled or len(prod.out.shape) != 2:
+        if prod.prim.name != "matmul" or prod.params or j in new or len(prod.out.shape) != 2:
             continue
         operands = [(math.prod(v.shape), n) for n, v in enumerate(prod.ins)
                     if type(v) is Var and v.dtype == g.dtype and len(v.shape) == 2]
@@ -892,17 +892,26 @@ def _scale_products(prog):
         op_s = Var(f"g{next(count)}", op.shape, op.dtype)
         ins = list(prod.ins)
         ins[n] = op_s
-        scaled[j] = (Eqn(e.prim, [lit, op] if k == 0 else [op, lit], {}, op_s), Eqn(prod.prim, ins, {}, prod.out))
-        env[e.out] = g
-    if not scaled:
+        scale = Eqn(e.prim, [lit, op] if k == 0 else [op, lit], {}, op_s)
+        # the values that hold s times what they held get new names (the product's and its
+        # transpose's: a name of the trace, such as an adjoint's, no longer fits); the result of
+        # the multiplication keeps its own
+        if t == j:
+            new[j] = [scale, Eqn(prod.prim, ins, {}, e.out)]
+        else:
+            p_s = Var(f"g{next(count)}", prod.out.shape, prod.out.dtype)
+            new[j] = [scale, Eqn(prod.prim, ins, {}, p_s)]
+            new[t] = [Eqn(prog.eqns[t].prim, [p_s], prog.eqns[t].params, e.out)]
+        drop.add(i)
+    if not new:
         return prog
     eqns = []
     for i, e in enumerate(prog.eqns):
-        if i in scaled:
-            eqns.extend(scaled[i])
-        elif e.out not in env:
-            eqns.append(_rename(e, env))
-    return Program(prog.name, prog.invars, eqns, [_sub(v, env) for v in prog.outs], prog.out_def)
+        if i in new:
+            eqns.extend(new[i])
+        elif i not in drop:
+            eqns.append(e)
+    return Program(prog.name, prog.invars, eqns, prog.outs, prog.out_def)
 
 
 PASSES = {"simplify": simplify, "fold": fold_constants, "cse": cse, "dce": dce, "fuse": fuse}
