@@ -892,15 +892,21 @@ def _scale_products(prog):
         op_s = Var(f"g{next(count)}", op.shape, op.dtype)
         ins = list(prod.ins)
         ins[n] = op_s
-        scale = Eqn(e.prim, [lit, op] if k == 0 else [op, lit], {}, op_s)
+        if op in defs and _is_transpose(prog.eqns[defs[op]]):  # s * B.T as (s * B).T: B read in its order
+            b = prog.eqns[defs[op]].ins[0]
+            b_s = Var(f"g{next(count)}", b.shape, b.dtype)
+            scale = [Eqn(e.prim, [lit, b] if k == 0 else [b, lit], {}, b_s),
+                     Eqn(prog.eqns[defs[op]].prim, [b_s], {"axes": (1, 0)}, op_s)]
+        else:
+            scale = [Eqn(e.prim, [lit, op] if k == 0 else [op, lit], {}, op_s)]
         # the values that hold s times what they held get new names (the product's and its
         # transpose's: a name of the trace, such as an adjoint's, no longer fits); the result of
         # the multiplication keeps its own
         if t == j:
-            new[j] = [scale, Eqn(prod.prim, ins, {}, e.out)]
+            new[j] = scale + [Eqn(prod.prim, ins, {}, e.out)]
         else:
             p_s = Var(f"g{next(count)}", prod.out.shape, prod.out.dtype)
-            new[j] = [scale, Eqn(prod.prim, ins, {}, p_s)]
+            new[j] = scale + [Eqn(prod.prim, ins, {}, p_s)]
             new[t] = [Eqn(prog.eqns[t].prim, [p_s], prog.eqns[t].params, e.out)]
         drop.add(i)
     if not new:
@@ -911,7 +917,7 @@ def _scale_products(prog):
             eqns.extend(new[i])
         elif i not in drop:
             eqns.append(e)
-    return Program(prog.name, prog.invars, eqns, prog.outs, prog.out_def)
+    return dce(Program(prog.name, prog.invars, eqns, prog.outs, prog.out_def))  # the transposes it no longer reads
 
 
 PASSES = {"simplify": simplify, "fold": fold_constants, "cse": cse, "dce": dce, "fuse": fuse}
