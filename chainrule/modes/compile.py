@@ -870,11 +870,22 @@ def _scale_products(prog):
         k = 0 if type(e.ins[0]) is Lit else 1
         lit, g = e.ins[k], e.ins[1 - k]
         if (type(lit) is not Lit or type(lit.value) not in (float, int) or type(g) is not Var or g not in defs
-                or readers.get(g) != 1 or g.dtype.kind != "f" or g.dtype != e.out.dtype or g.shape != e.out.shape
-                or len(g.shape) != 2):
+                or readers.get(g) != 1 or g.dtype.kind != "f" or g.dtype != e.out.dtype or g.shape != e.out.shape):
             continue
         j = t = defs[g]
         prod = prog.eqns[j]
+        x = prod.ins[0]
+        if (prod.prim.name == "sum" and set(prod.params) <= {"axis", "keepdims"} and prod.params.get("axis") in (0, (0,))
+                and not prod.params.get("keepdims") and type(x) is Var and len(x.shape) == 2 and x.dtype == g.dtype
+                and x.dtype in (np.float32, np.float64) and j not in new):
+            # s * (column sums of x) as (s * ones) @ x: the bias update p - lr * sum(g, axis=0)
+            ones = np.full(x.shape[0], lit.value, x.dtype)
+            ones.flags.writeable = False
+            new[j] = [Eqn(REGISTRY["matmul"], [Lit(ones), x], {}, e.out)]
+            drop.add(i)
+            continue
+        if len(g.shape) != 2:
+            continue
         if (prod.prim.name == "transpose" and type(prod.ins[0]) is Var and prod.ins[0] in defs
                 and readers.get(prod.ins[0]) == 1 and prod.params.get("axes") in (None, (1, 0), [1, 0])):
             j = defs[prod.ins[0]]
@@ -1033,6 +1044,11 @@ def _line(e, n, floats, out=None, note=""):
             return f"{e.out.name} = {n.impl(prim, scalar=True)}({args[0]})"
     if prim.name in _INFIX and len(args) == 2 and not e.params:
         return f"{e.out.name} = {args[0]} {_INFIX[prim.name]} {args[1]}"
+    a = e.ins[0].value if type(e.ins[0]) is Lit else None
+    if (prim.name == "matmul" and n.backend is np and len(args) == 2 and type(a) is np.ndarray and a.ndim == 1
+            and a.size and type(e.ins[1]) is Var and len(e.ins[1].shape) == 2 and np.all(a == a[0])):
+        # the fuse pass's s * sum(x, axis=0): a row of s times x
+        return f"{e.out.name} = {args[0]} @ {args[1]}  # {str(a[0])} * column sums of {args[1]}"
     # numpy's own spelling of a few impls on numpy arrays (the same computation, one call less):
     # only where every input is a value of the array program (not a Python float)
     if n.backend is np and all(type(v) is Var and (floats is None or v.name not in floats) for v in e.ins):

@@ -345,3 +345,13 @@ def test_reshapes_of_reshapes_and_slices_of_the_whole_array_are_removed():
     assert raw["reshape"] == 4 and raw["getitem"] == 2
     close(c(x), f(x))
     close(cr.compile(cr.grad(lambda x: cr.sum(f(x) ** 2)))(x), cr.grad(lambda x: cr.sum(f(x) ** 2))(x))
+
+
+def test_a_number_times_column_sums_is_one_product_with_a_row_of_that_number():
+    X, y, params = mlp_data(n=32, d=16, h=24)
+    sgd = mlp_sgd(np.arange(len(y)), y, lr=0.25)
+    c = cr.compile(sgd)
+    prog = c.program(params, X)
+    assert "sum" not in prog.counts()  # every bias gradient: 0.25 * sum(g, axis=0) as a row of 0.25 @ g
+    assert "0.25 * column sums of" in c.source(params, X)
+    close(c(params, X), sgd(params, X))
