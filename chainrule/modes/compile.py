@@ -1054,6 +1054,10 @@ def _line(e, n, floats, out=None, note=""):
     if n.backend is np and all(type(v) is Var and (floats is None or v.name not in floats) for v in e.ins):
         if prim.name == "matmul" and len(args) == 2 and e.out.shape:
             return f"{e.out.name} = {args[0]} @ {args[1]}"
+        if prim.name == "getitem" and set(e.params) == {"index"}:  # the impl is x[index]
+            index = e.params["index"]
+            index = ", ".join(n.expr(v) for v in index) if type(index) is tuple and index else n.expr(index)
+            return f"{e.out.name} = {args[0]}[{index}]"
         axes = e.params.get("axes")
         if prim.name == "transpose" and (axes is None or tuple(axes) == tuple(range(len(e.out.shape)))[::-1]):
             return f"{e.out.name} = {args[0]}.T"
