@@ -1444,7 +1444,9 @@ class Compiled:
         """The arrays the program for these arguments keeps between calls (``out=`` targets of
         its large temporaries, made on its first call): a list of the idle sets, one tuple of
         arrays per call that ran at once (usually one). Results are never among them, and a
-        call running while another holds a set gets new arrays; empty with ``inplace=False``."""
+        call running while another holds a set gets new arrays; empty with ``inplace=False``.
+        The arrays stay allocated while the program is in the cache (``cache_clear()`` frees
+        them), as the workspace of a compiled kernel does."""
         return self._entry(args, kwargs).buffers
 
     def cache_info(self):
