@@ -875,8 +875,8 @@ def _scale_products(prog):
         j = t = defs[g]
         prod = prog.eqns[j]
         x = prod.ins[0]
-        if (prod.prim.name == "sum" and set(prod.params) <= {"axis", "keepdims"} and prod.params.get("axis") in (0, (0,))
-                and not prod.params.get("keepdims") and type(x) is Var and len(x.shape) == 2 and x.dtype == g.dtype
+        if (prod.prim.name == "sum" and set(prod.params) <= {"axis", "keepdims"}
+                and prod.params.get("axis") in (0, (0,)) and not prod.params.get("keepdims") and type(x) is Var and len(x.shape) == 2 and x.dtype == g.dtype
                 and x.dtype in (np.float32, np.float64) and j not in new):
             # s * (column sums of x) as (s * ones) @ x: the bias update p - lr * sum(g, axis=0)
             ones = np.full(x.shape[0], lit.value, x.dtype)
@@ -1186,7 +1186,7 @@ def _plan(prog):
     # what a result may share memory with: the results, and (backwards) what views of them read
     escape = set(outs)
     for e in reversed(prog.eqns):
-        if not _fresh(e) and (e.out in escape or type(e) is FusedEqn and e.out2 in escape):
+        if not _fresh(e) and e.out in escape:
             escape.update(e.reads())
     escape = {root.get(v, v) for v in escape}
     buffers = {}
