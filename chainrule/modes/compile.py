@@ -814,7 +814,9 @@ def _transpose_products(prog):
     new = {}  # index of the transpose -> the equations that replace it
     drop = set()
     for i, e in enumerate(prog.eqns):
-        if not _is_transpose(e) or e.ins[0] not in defs:
+        # A result keeps the layout eager mode gives it: a gradient returned for a parameter
+        # stored as a transposed view (cr.nn's weights) is then updated along its memory order
+        if not _is_transpose(e) or e.ins[0] not in defs or e.out in outs:
             continue
         p = e.ins[0]
         j = defs[p]
