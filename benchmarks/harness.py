@@ -38,6 +38,7 @@ class Case:
     atol: float = 1e-9
     skipped: dict[str, str] = field(default_factory=dict)  # contender -> why it did not run
     rounds: int | None = None  # at most this many rounds (a case whose calls take seconds)
+    extra: dict[str, dict] = field(default_factory=dict)  # contender -> facts beside its times (its factory may fill them)
 
 
 class Skip(Exception):
@@ -166,6 +167,8 @@ def run_case(case: Case, rounds=30, sample_s=0.004, log=print, only=None, agains
         base = [against["contenders"][BASELINE]["median_s"]] * rounds
     record = {"group": case.group, "name": case.name, "what": case.what, "target": case.target,
               "targets": case.targets, "reported": case.reported, "rounds": rounds, "contenders": {}, "skipped": skipped}
+    if case.extra:
+        record["extra"] = {n: dict(facts) for n, facts in case.extra.items()}
     for n in names:
         per_round = [s / b for s, b in zip(samples[n], base)]
         q = statistics.quantiles(per_round, n=4) if len(per_round) > 1 else per_round * 3
@@ -212,6 +215,9 @@ def table(runs: dict) -> str:
                     note += f"{'' if not note else ', '}<= {goal}x: {'ok' if c['ratio'] <= goal else 'MISSED'}"
             if not note and n in rec["reported"]:
                 note = f"issue measured {rec['reported'][n]}x"
+            facts = rec.get("extra", {}).get(n, {})
+            if facts:
+                note += ("" if not note else ", ") + ", ".join(f"{k} {v}" for k, v in facts.items())
             case = f"{rec['group']}/{rec['name']}" if first else ""
             lines.append(f"{case:<28} {n:<16}{cells}  {note}")
             first = False

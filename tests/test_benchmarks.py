@@ -15,6 +15,7 @@ sys.path.insert(0, str(BENCH))
 import bench_core  # noqa: E402
 import bench_forward  # noqa: E402
 import bench_nn  # noqa: E402
+import bench_passes  # noqa: E402
 import harness  # noqa: E402
 import run  # noqa: E402
 
@@ -44,6 +45,23 @@ def test_issue_13_contenders_compute_what_numpy_computes(module, name, one_blas_
     assert "compiled" in record["contenders"], record["skipped"].get("compiled")
     for why in record["skipped"].values():  # the only acceptable reason: the peer is not installed
         assert "is not installed" in why
+
+
+@pytest.mark.parametrize("name", [name for _, name, _ in bench_passes.CASES])
+def test_passes_contenders_compute_what_numpy_computes(name, one_blas_thread):
+    # every ablation of cr.compile's passes (and inplace=False) computes the hand-written step's result
+    case = _case(bench_passes, name)
+    assert set(case.contenders) == {"numpy", "compiled", "no_passes", "no_buffers",
+                                    *(f"no_{p}" for p in bench_passes.PASSES)}
+    record = harness.run_case(case, rounds=1, sample_s=0)
+    assert not record["skipped"]  # none wrong, none failed (no optional peer here)
+    assert set(record["contenders"]) == set(case.contenders)
+    equations = {n: facts["equations"] for n, facts in record["extra"].items()}
+    assert set(equations) == set(case.contenders) - {"numpy"}
+    assert equations["no_passes"] > equations["compiled"] > 0  # the passes shorten every case's program
+    assert equations["no_buffers"] == equations["compiled"]  # the buffer work changes the code, not the program
+    (row,) = [line for line in harness.table({"one round": [record]}).splitlines() if " no_passes " in line]
+    assert row.endswith(f"equations {equations['no_passes']}")  # the table shows them beside the times
 
 
 def test_jax_and_torch_compile_skip_when_not_installed(monkeypatch):
