@@ -626,7 +626,7 @@ def fit(model, loss, X, y, *, optimizer, epochs, batch_size=32, shuffle=True, se
         compile = _compiled_by_default(model, loss_fn)
     elif compile is not True and compile is not False:
         raise TrainingError(f"fit: compile must be True, False or 'auto', got {compile!r}")
-    step = CompiledStep(model, loss_fn) if compile else None
+    step = compiled_step(model, loss_fn) if compile else None
 
     bar = _progress_bar(progress, epochs * n, f"epoch {start + 1}/{start + epochs}")
     try:
@@ -717,6 +717,29 @@ def _compiled_by_default(model, loss_fn):
             and all(ours(type(m)) for m in model.modules()))
 
 
+# The compiled step of each model, kept between fit calls (an epoch at a time costs no new trace)
+_STEPS = weakref.WeakKeyDictionary()
+
+
+def compiled_step(model, loss_fn):
+    """The :class:`CompiledStep` of ``model`` and ``loss_fn``, reused while both are as they were:
+    the same modules (each module's type, settings and parameter objects, which parameters are
+    trainable) and the same loss (a loss module by its class and reduction). Anything else traces
+    a new one."""
+    from chainrule.nn.losses import _Loss
+
+    loss_key = (type(loss_fn), loss_fn.reduction) if isinstance(loss_fn, _Loss) else loss_fn
+    modules = model.modules() if hasattr(model, "modules") else [model]
+    key = (loss_key, tuple((id(m), type(m), m.extra_repr()) for m in modules),
+           tuple((id(p), p.requires_grad) for _, p in model.named_parameters()))
+    kept = _STEPS.get(model)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    step = CompiledStep(model, loss_fn)
+    _STEPS[model] = (key, step)
+    return step
+
+
 class CompiledStep:
     """The loss of a batch and its gradient with respect to the model's trainable parameters, as
     one ``cr.compile``d program of ``value_and_grad``: ``step(xb, yb)`` returns the loss as a
@@ -737,8 +760,10 @@ class CompiledStep:
         self.trainable = [(name, p) for name, p in named if p.requires_grad]
         self.frozen = [(name, p) for name, p in named if not p.requires_grad]
 
+        model_ref = weakref.ref(model)  # kept steps (compiled_step) must not keep their model alive
+
         def batch_loss(trainable, frozen, xb, yb):
-            return loss_fn(functional_call(model, {**trainable, **frozen}, xb), yb)
+            return loss_fn(functional_call(model_ref(), {**trainable, **frozen}, xb), yb)
 
         batch_loss.__name__ = "batch_loss"
         self.program = compile_fn(value_and_grad(batch_loss), maxsize=4)

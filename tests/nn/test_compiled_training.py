@@ -169,3 +169,29 @@ def test_compiled_gradients_have_the_eager_layout():
         assert g.flags.c_contiguous == p.grad.data.flags.c_contiguous
         assert g.flags.f_contiguous == p.grad.data.flags.f_contiguous
         np.testing.assert_allclose(g, p.grad.data, rtol=1e-13, atol=1e-15)
+
+
+def test_the_compiled_step_is_kept_between_fit_calls_while_the_model_is_the_same():
+    import gc
+    import weakref
+
+    from chainrule.nn.training import compiled_step
+
+    X, y = cr.data.circle(n=64, seed=4)
+    model = cr.nn.Sequential(cr.nn.Linear(2, 8, rng=0), cr.nn.Tanh(), cr.nn.Linear(8, 2, rng=1))
+    opt = cr.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(3):  # an epoch at a time: one trace
+        cr.fit(model, "cross_entropy", X, y, optimizer=opt, epochs=1, progress=False, batch_size=64)
+    step = compiled_step(model, cr.nn.loss("cross_entropy"))
+    assert step.program.cache_info()[:2] == (2, 1)  # three calls of one batch each: one trace
+    assert compiled_step(model, cr.nn.loss("mse")) is not step  # another loss
+    model.layers[1] = cr.nn.ReLU()  # another activation: traced anew, and it trains as a ReLU net
+    relu_step = compiled_step(model, cr.nn.functional.cross_entropy)
+    assert relu_step is not step and "relu(" in relu_step.source(X, y) and "tanh(" not in relu_step.source(X, y)
+    first = model.parameters()[0]
+    first.requires_grad = False
+    assert compiled_step(model, cr.nn.functional.cross_entropy) is not relu_step
+    ref = weakref.ref(model)
+    del model, opt, first, step, relu_step
+    gc.collect()
+    assert ref() is None  # a kept step does not keep its model alive
