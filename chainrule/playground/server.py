@@ -12,8 +12,10 @@ Protocol (client -> server, JSON text; every field checked, unknown ones refused
 
 Server -> client: JSON ``{"type": "config" | "data" | "error" | "explain" | "diagnostics", ...}`` and binary
 frames: a little-endian uint32 header length, the JSON header (padded with spaces to a multiple
-of 4 bytes), then float32 arrays: the GRID x GRID output map, one map per unit, and with
-``compare_init`` set, the second network's output map (its losses are in the header's "twin").
+of 4 bytes), then float32 arrays, named in order by the header's "arrays": the GRID x GRID output
+map ("boundary"; with more than two classes the predicted class, and "confidence" its
+probability), one map per unit ("maps"), and with ``compare_init`` set, the second network's
+output map ("twin_boundary", "twin_confidence"; its losses are in the header's "twin").
 A bad message gets ``{"type": "error", "message": ...}`` and the connection stays open.
 Nothing a client sends is evaluated: JSON is parsed, numbers checked, CSV cells go to float().
 """
@@ -52,15 +54,19 @@ MESSAGES = {
 }
 
 
+ARRAYS = ("boundary", "confidence", "maps", "twin_boundary", "twin_confidence")
+
+
 def encode_frame(frame: dict) -> bytes:
-    """A frame as bytes: uint32 header length, JSON header, float32 boundary and unit maps."""
-    arrays = ("boundary", "maps", "twin_boundary")
-    header = {k: v for k, v in frame.items() if k not in arrays}
-    header.update(type="frame", grid=GRID, n_maps=len(frame["maps"]))
+    """A frame as bytes: uint32 header length, JSON header, float32 boundary and unit maps
+    (the header's "arrays" names those present, in order; "maps" holds n_maps maps)."""
+    arrays = [k for k in ARRAYS if k in frame]
+    header = {k: v for k, v in frame.items() if k not in ARRAYS}
+    header.update(type="frame", grid=GRID, n_maps=len(frame["maps"]), arrays=arrays)
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 4)  # the float32 data start 4-byte aligned
     return b"".join([struct.pack("<I", len(text)), text,
-                     *(frame[k].astype("<f4", copy=False).data for k in arrays if k in frame)])
+                     *(frame[k].astype("<f4", copy=False).data for k in arrays)])
 
 
 def _parse(text):

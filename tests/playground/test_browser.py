@@ -210,3 +210,50 @@ def test_activation_per_layer_from_the_url(page, url):
     page.get_by_test_id("hidden-layers").press("Enter")
     page.wait_for_function("document.querySelectorAll('#network canvas.unit').length === 2 + 4")
     assert "activations=" not in page.url and page.errors == []
+
+
+def test_three_classes_train_and_the_map_shows_the_predicted_class(page, url):
+    loaded(page, url + "#dataset=spiral&classes=3&loss=softmax_ce&hidden=8,8&features=x1,x2,x1^2,x2^2,sin_x1,sin_x2"
+                "&optimizer=adam&learning_rate=0.03&noise=0")
+    page.wait_for_function("location.hash.includes('classes=3')")
+    # one output unit per class, in the class's colour, and a legend of the three
+    assert page.locator("[data-testid^=output-]").count() == 3
+    assert page.get_by_test_id("legend").inner_text().split() == ["class", "0", "class", "1", "class", "2"]
+    start = number(page, "test-error")
+    page.get_by_test_id("play").click()
+    # 10 steps a frame: at most 100 epochs (the 250 training points in batches of 10)
+    error, epoch = page.wait_for_function("""() => {
+        const error = Number(document.querySelector('[data-testid=test-error]').textContent);
+        const epoch = Number(document.querySelector('[data-testid=epoch]').textContent);
+        return (error < 0.1 || epoch > 100) && [error, epoch];
+    }""").json_value()
+    page.get_by_test_id("pause").click()
+    assert error < 0.1 < start and epoch <= 100
+    # The map (as painted, before the points go on it) is in the three classes' colours.
+    colours = page.evaluate("""() => {
+        const c = drawMap.off, d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const seen = new Set();
+        for (let i = 0; i < d.length; i += 4) {
+            const [r, g, b] = [d[i], d[i + 1], d[i + 2]];
+            if (Math.max(r, g, b) - Math.min(r, g, b) > 60) seen.add(g > r && g > b ? 'green' : b > r ? 'blue' : 'orange');
+        }
+        return [...seen].sort();
+    }""")
+    assert colours == ["blue", "green", "orange"]
+    assert page.errors == []
+
+
+def test_choosing_more_classes_switches_to_softmax(page, url):
+    loaded(page, url + "#dataset=xor&loss=bce")
+    page.wait_for_function("location.hash.includes('dataset=xor')")
+    page.get_by_test_id("classes").select_option("4")
+    page.wait_for_function("location.hash.includes('classes=4')")
+    assert page.get_by_test_id("loss").input_value() == "softmax_ce"
+    assert page.get_by_test_id("dataset").input_value() == "gaussians"
+    assert "softmax cross-entropy" in page.get_by_test_id("classes-note").inner_text()
+    page.wait_for_function("document.querySelectorAll('[data-testid^=output-]').length === 4")
+    # a loss for two classes is refused with a message, and the control shows the loss in use
+    page.get_by_test_id("loss").select_option("bce")
+    page.wait_for_function("document.querySelector('[data-testid=error]').textContent.includes('4 classes need softmax_ce')")
+    page.wait_for_function("document.querySelector('[data-testid=loss]').value === 'softmax_ce'")
+    assert page.errors == []

@@ -6,12 +6,12 @@ const FEATURES = ["x1", "x2", "x1^2", "x2^2", "x1x2", "sin_x1", "sin_x2"];
 const FEATURE_LABELS = {"x1": "x\u2081", "x2": "x\u2082", "x1^2": "x\u2081\u00b2", "x2^2": "x\u2082\u00b2",
   "x1x2": "x\u2081x\u2082", "sin_x1": "sin x\u2081", "sin_x2": "sin x\u2082"};
 // Settings kept in the URL hash, with how to read each back.
-const NUM = ["noise", "n", "train_ratio", "learning_rate", "batch_size", "reg_rate", "seed"];
+const NUM = ["classes", "noise", "n", "train_ratio", "learning_rate", "batch_size", "reg_rate", "seed"];
 const STR = ["dataset", "activation", "loss", "init", "optimizer", "regularization", "compare_init"];
 const STEPS_PER_FRAME = 10;
 
 // The lecture's poll questions: each sets up the network; pressing play shows the answer.
-const ONE_LAYER = {hidden: [8], features: ["x1", "x2"], activation: "tanh", loss: "bce", init: "glorot",
+const ONE_LAYER = {hidden: [8], features: ["x1", "x2"], activation: "tanh", loss: "bce", init: "glorot", classes: 2,
   optimizer: "adam", learning_rate: 0.03, noise: 0, regularization: "none"};
 const POLL = "Poll: does one hidden layer (8 tanh units, inputs x\u2081 x\u2082) reach zero classification " +
   "error on this set? Press play and watch the train error.";
@@ -26,6 +26,10 @@ const PRESETS = [
     "Poll: does one hidden layer reach near-zero MSE on the six bumps? Press play and watch the loss."],
   ["zero initialization", {...ONE_LAYER, dataset: "circle", hidden: [4, 4], init: "zeros"},
     "Every weight starts at 0: press play and watch the units of a layer stay identical (the symmetry trap)."],
+  ["three spiral arms (softmax)", {...ONE_LAYER, dataset: "spiral", classes: 3, loss: "softmax_ce", hidden: [8, 8],
+    features: ["x1", "x2", "x1^2", "x2^2", "sin_x1", "sin_x2"]},
+    "Three classes: softmax cross-entropy with one output per class. The map shows the predicted class, " +
+    "its colour as deep as the softmax probability."],
   ["sigmoid, five layers", {...ONE_LAYER, dataset: "circle", hidden: [8, 8, 8, 8, 8], activation: "sigmoid",
     optimizer: "sgd", learning_rate: 0.3},
     "Watch the gradient norms: each sigmoid scales the gradient by at most 1/4 on its way back."],
@@ -38,6 +42,9 @@ let curve = [];  // [epoch, train, test]
 // ---------------------------------------------------------------- colours
 // -1 orange, 0 white, +1 blue (TensorFlow Playground's scale).
 const NEG = [245, 147, 34], POS = [8, 119, 189];
+// One colour per class (class 0 orange and class 1 blue, as on the two-class scale).
+const PALETTE = [NEG, POS, [46, 160, 67], [214, 39, 40], [148, 103, 189], [140, 86, 75]];
+const rgb = (c) => `rgb(${c[0]},${c[1]},${c[2]})`;
 function colour(v) {
   const t = Math.max(-1, Math.min(1, v));
   const c = t < 0 ? NEG : POS, a = Math.abs(t);
@@ -52,6 +59,21 @@ function paint(canvas, values, grid, scale, discretize) {
     if (discretize) v = v > 0 ? 1 : -1;
     const c = colour(v);
     img.data[4 * i] = c[0]; img.data[4 * i + 1] = c[1]; img.data[4 * i + 2] = c[2]; img.data[4 * i + 3] = 255;
+  }
+  if (canvas.width !== grid) { canvas.width = grid; canvas.height = grid; }
+  ctx.putImageData(img, 0, 0);
+}
+
+// More than two classes: each pixel in its predicted class's colour, as deep as the probability
+// (white at 1/K, chance; full colour at 1).
+function paintClasses(canvas, classes, confidence, grid, k, discretize) {
+  const ctx = canvas.getContext("2d");
+  const img = ctx.createImageData(grid, grid);
+  for (let i = 0; i < grid * grid; i++) {
+    const c = PALETTE[classes[i]] || [0, 0, 0];
+    const a = discretize ? 0.8 : Math.max(0, Math.min(1, (confidence[i] - 1 / k) / (1 - 1 / k)));
+    for (let j = 0; j < 3; j++) img.data[4 * i + j] = 255 + (c[j] - 255) * a;
+    img.data[4 * i + 3] = 255;
   }
   if (canvas.width !== grid) { canvas.width = grid; canvas.height = grid; }
   ctx.putImageData(img, 0, 0);
@@ -104,7 +126,7 @@ function connect() {
       }
       config = msg.config; showConfig();
     } else if (msg.type === "data") { data = msg; curve = []; }
-    else if (msg.type === "error") { showError(msg.message); setPlaying(false); }
+    else if (msg.type === "error") { showError(msg.message); setPlaying(false); showConfig(); }
     else if (msg.type === "explain") {
       // explain_step's page is a whole document with its own styles: it gets a frame of its own
       const f = document.createElement("iframe");
@@ -135,10 +157,12 @@ function onFrame(buffer) {
   const hlen = view.getUint32(0, true);
   const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, hlen)));
   const g = header.grid, size = g * g;
-  header.boundary = new Float32Array(buffer, 4 + hlen, size);
-  header.maps = [];
-  for (let m = 0; m < header.n_maps; m++) header.maps.push(new Float32Array(buffer, 4 + hlen + 4 * size * (m + 1), size));
-  if (header.twin) header.twin_boundary = new Float32Array(buffer, 4 + hlen + 4 * size * (header.n_maps + 1), size);
+  let at = 4 + hlen;  // the float32 arrays, in the order the header names them
+  for (const name of header.arrays) {
+    const count = name === "maps" ? header.n_maps : 1, maps = [];
+    for (let m = 0; m < count; m++, at += 4 * size) maps.push(new Float32Array(buffer, at, size));
+    header[name] = name === "maps" ? maps : maps[0];
+  }
   frame = header;
   if (!curve.length || header.epoch < curve[curve.length - 1][0]) curve = [];
   curve.push([header.epoch, header.train_loss, header.test_loss]);
@@ -182,16 +206,20 @@ function drawBoundary() {
     $("twin-init").textContent = frame.twin.init;
     $("twin-train-loss").textContent = fmt(frame.twin.train_loss);
     $("twin-test-loss").textContent = fmt(frame.twin.test_loss);
-    drawMap($("twin-boundary"), frame.twin_boundary);
+    drawMap($("twin-boundary"), frame.twin_boundary, frame.twin_confidence);
   }
-  drawMap($("boundary"), frame.boundary);
+  drawMap($("boundary"), frame.boundary, frame.confidence);
+  const k = data && data.classes;
+  $("legend").innerHTML = k ? PALETTE.slice(0, k).map((c, i) =>
+    `<span><i style="background:${rgb(c)}"></i>class ${i}</span>`).join("") : "";
 }
 
 // An output map scaled to the canvas, with the training (and test) points on it.
-function drawMap(canvas, values) {
-  const g = frame.grid;
+function drawMap(canvas, values, confidence) {
+  const g = frame.grid, discretize = $("discretize").checked && data && data.task === "classification";
   const off = drawMap.off || (drawMap.off = document.createElement("canvas"));
-  paint(off, values, g, 1, $("discretize").checked && data && data.task === "classification");
+  if (confidence) paintClasses(off, values, confidence, g, frame.classes, discretize);
+  else paint(off, values, g, 1, discretize);
   const ctx = canvas.getContext("2d");
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(off, 0, 0, canvas.width, canvas.height);
@@ -202,10 +230,9 @@ function drawMap(canvas, values) {
   if ($("show_test").checked) sets.push([data.test, "#000"]);
   for (const [pts, ring] of sets) {
     for (const [x, y, label] of pts) {
-      const v = data.task === "classification" ? 2 * label - 1 : label;
-      const c = colour(v);
+      const c = data.task === "classification" ? PALETTE[label] : colour(label);
       ctx.beginPath(); ctx.arc(px(x), py(y), 3, 0, 2 * Math.PI);
-      ctx.fillStyle = `rgb(${c[0]},${c[1]},${c[2]})`; ctx.fill();
+      ctx.fillStyle = rgb(c); ctx.fill();
       ctx.strokeStyle = ring; ctx.lineWidth = 1; ctx.stroke();
     }
   }
@@ -264,13 +291,19 @@ function drawNetwork() {
   frame.weights.forEach((W, l) => {
     W.forEach((row, to) => row.forEach((w, from) => {
       const x1 = l * COL + UNIT, y1 = from * ROW + UNIT / 2;
-      const x2 = l + 1 < sizes.length ? (l + 1) * COL : outX, y2 = (l + 1 < sizes.length ? to * ROW : 0) + UNIT / 2;
+      const x2 = l + 1 < sizes.length ? (l + 1) * COL : outX, y2 = to * ROW + UNIT / 2;
       const c = colour(Math.sign(w)), width = Math.min(6, 0.5 + 2 * Math.abs(w));
       const d = `M${x1},${y1} C${(x1 + x2) / 2},${y1} ${(x1 + x2) / 2},${y2} ${x2},${y2}`;
       paths += `<path d="${d}" stroke="rgb(${c})" stroke-width="${width.toFixed(2)}" data-l="${l}" data-to="${to}" data-from="${from}"><title>weight ${w.toPrecision(4)}</title></path>`;
     }));
   });
-  paths += `<circle cx="${outX + 8}" cy="${UNIT / 2}" r="8" fill="#ccc"><title>output</title></circle>`;
+  // the output units: one per class with softmax (in the class's colour), else one
+  const outs = frame.weights[frame.weights.length - 1].length;
+  for (let k = 0; k < outs; k++) {
+    const fill = outs > 1 ? rgb(PALETTE[k] || [200, 200, 200]) : "#ccc";
+    paths += `<circle cx="${outX + 8}" cy="${k * ROW + UNIT / 2}" r="8" fill="${fill}" data-testid="output-${k}">` +
+      `<title>${outs > 1 ? "score of class " + k : "output"}</title></circle>`;
+  }
   svg.setAttribute("width", outX + 20); svg.setAttribute("height", net.style.height);
   svg.innerHTML = paths;
 }
@@ -285,7 +318,7 @@ function showConfig() {
   }
   $("noise").value = config.noise; $("noise_out").textContent = config.noise;
   $("train_ratio").value = config.train_ratio; $("train_ratio_out").textContent = config.train_ratio;
-  $("n").value = config.n; $("batch_size").value = config.batch_size;
+  $("n").value = config.n; $("batch_size").value = config.batch_size; $("classes").value = String(config.classes);
   if (document.activeElement !== $("hidden")) $("hidden").value = config.hidden.join(",");
   if (document.activeElement !== $("activations")) $("activations").value = config.activations.join(",");
   $("dataset").querySelector("option[value=custom]").disabled = config.dataset !== "custom";
@@ -329,6 +362,14 @@ function bind() {
       if (isFinite(v)) change({[k]: v});
     });
   }
+  $("classes").addEventListener("change", () => {
+    // more than two classes: one output per class and softmax cross-entropy; xor has two classes
+    const k = Number($("classes").value), changes = {classes: k}, notes = [];
+    if (k > 2 && config.loss !== "softmax_ce") { changes.loss = "softmax_ce"; notes.push("the loss is now softmax cross-entropy"); }
+    if (k > 2 && config.dataset === "xor") { changes.dataset = "gaussians"; notes.push("xor has two classes: gaussians"); }
+    $("classes-note").textContent = notes.length ? `${k} classes: ${notes.join("; ")}.` : "";
+    change(changes);
+  });
   $("hidden").addEventListener("change", () => {
     const layers = parseLayers($("hidden").value);
     if (!layers.every((h) => Number.isInteger(h))) return showError("hidden layers: whole numbers separated by commas, such as 4,2");
