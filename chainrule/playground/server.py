@@ -92,7 +92,10 @@ def _parse(text):
 
 def _explain(session, index):
     """One training example's SGD step, traced by ``cr.viz.explain_step`` on a copy of the model
-    (the session's weights do not change)."""
+    (the session's weights do not change): its pages (html, text) and, for the diagram, its
+    numbers by layer. ``layers[0]`` is the input (value x, adjoint dJ/dx); ``layers[l]`` a hidden
+    layer (pre a_l, value z_l, adjoint dJ/dz_l, delta dJ/da_l); the last the output scores s (with
+    prob, the softmax y_hat). ``links[l - 1]`` holds W_l, b_l, their gradients and new values."""
     import copy
 
     from chainrule.viz import explain_step
@@ -104,8 +107,25 @@ def _explain(session, index):
         raise ConfigError("the step view follows explain_step, which traces softmax cross-entropy: "
                           "choose the loss softmax_ce")
     step = explain_step(copy.deepcopy(session.model), X[index], int(y[index]), lr=session.config["learning_rate"])
-    return {"type": "explain", "index": index, "loss": step.loss, "html": step.render("html"),
-            "text": step.render("text")}
+    plain = lambda v: np.asarray(v, dtype=np.float64).tolist()  # noqa: E731  (float32 -> float64 is exact)
+    hidden = len(session.model.layers) - 1
+    layers = [{"name": "x", "value": plain(step.value("x")), "adjoint": plain(step.grad("x"))}]
+    for l in range(1, hidden + 1):
+        suffix = "" if hidden == 1 else str(l)  # explain_step's names: a, z for one hidden layer
+        a = "a" + suffix
+        z = "z" + suffix if "z" + suffix in step.graph else a  # an identity activation adds no z
+        layers.append({"name": z, "pre": plain(step.value(a)), "value": plain(step.value(z)),
+                       "adjoint": plain(step.grad(z)), "delta": plain(step.grad(a))})
+    s, g = plain(step.value("s")), plain(step.grad("s"))
+    layers.append({"name": "s", "pre": s, "value": s, "adjoint": g, "delta": g, "prob": plain(step.value("y_hat"))})
+    rows = {short: (old, grad, new) for short, _, old, grad, new in step.params}
+    links = []
+    for l in range(1, hidden + 2):
+        w, b = rows[f"W{l}"], rows.get(f"b{l}")
+        links.append({"weight": plain(w[0]), "grad": plain(w[1]), "new": plain(w[2]),
+                      **({"bias": plain(b[0]), "bias_grad": plain(b[1])} if b is not None else {})})
+    return {"type": "explain", "index": index, "label": step.y, "prediction": step.prediction, "loss": step.loss,
+            "lr": step.lr, "layers": layers, "links": links, "html": step.render("html"), "text": step.render("text")}
 
 
 async def _handle(ws, session, msg):

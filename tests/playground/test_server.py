@@ -470,3 +470,37 @@ def test_csv_labels_out_of_range_are_refused(client, csv, expected):
         assert reply["type"] == "error" and expected in reply["message"]
         ws.send_json({"type": "frame"})
         assert decode(ws.receive_bytes())[0]["step"] == 0
+
+
+@pytest.mark.parametrize("hidden, activation", [([3], "tanh"), ([2, 2], "identity"), ([], "tanh")])
+def test_explain_sends_each_layers_numbers_for_the_diagram(client, hidden, activation):
+    """The step view's numbers by layer (values, adjoints, deltas; the links' gradients and new
+    weights) are explain_step's, for 4 classes, one or two hidden layers, and none."""
+    setup = {"dataset": "gaussians", "classes": 4, "loss": "softmax_ce", "hidden": hidden, "activation": activation}
+    with client.websocket_connect("/ws") as ws:
+        opened(ws)
+        ws.send_json({"type": "config", "config": setup})
+        ws.receive_json(), ws.receive_json(), ws.receive_bytes()
+        ws.send_json({"type": "explain", "index": 3})
+        reply = ws.receive_json()
+        ws.send_json({"type": "explain", "index": True})  # a bad index: an error, the socket stays
+        assert "index must be an integer" in ws.receive_json()["message"]
+    s = Session(setup)
+    X, y = s._data[0]
+    step = cr.viz.explain_step(s.model, X[3], int(y[3]), lr=s.config["learning_rate"], update=False)
+    names = ["x", *(["z"] if hidden == [3] else ["a1", "a2"] if hidden else []), "s"]
+    assert [layer["name"] for layer in reply["layers"]] == names
+    assert reply["label"] == int(y[3]) and reply["prediction"] == step.prediction
+    for layer in reply["layers"]:
+        assert layer["value"] == pytest.approx(step.value(layer["name"]).tolist(), rel=1e-7)
+        assert layer["adjoint"] == pytest.approx(step.grad(layer["name"]).tolist(), rel=1e-7)
+    assert reply["layers"][-1]["prob"] == pytest.approx(step.value("y_hat").tolist(), rel=1e-7)
+    if hidden == [3]:  # tanh: the unit's adjoint and its pre-activation's (delta) differ by tanh'
+        z, a = np.array(reply["layers"][1]["value"]), step.value("a")
+        assert reply["layers"][1]["pre"] == pytest.approx(a.tolist())
+        assert reply["layers"][1]["delta"] == pytest.approx((np.array(reply["layers"][1]["adjoint"]) * (1 - z * z)).tolist(), rel=1e-5)
+    assert len(reply["links"]) == len(hidden) + 1
+    for l, link in enumerate(reply["links"], start=1):
+        assert np.array(link["grad"]) == pytest.approx(step.grad(f"W{l}"), rel=1e-7)
+        assert np.array(link["new"]) == pytest.approx(np.array(link["weight"]) - step.lr * step.grad(f"W{l}"), rel=1e-6)
+        assert np.array(link["bias_grad"]) == pytest.approx(step.grad(f"b{l}"), rel=1e-7)

@@ -38,6 +38,10 @@ const PRESETS = [
 const $ = (id) => document.getElementById(id);
 let ws = null, config = null, data = null, frame = null, playing = false;
 let curve = [];  // [epoch, train, test]
+// The step view: explain_step's numbers for one example (the server's "explain" message), the stage
+// shown (0 .. 2 * layers - 1: the forward pass layer by layer, then the backward pass) and the
+// weight whose trace table is shown, [L, j, i] for W_L[j, i].
+let explained = null, stage = 0, selected = null;
 
 // ---------------------------------------------------------------- colours
 // -1 orange, 0 white, +1 blue (TensorFlow Playground's scale).
@@ -134,6 +138,9 @@ function connect() {
       f.srcdoc = msg.html;
       $("explanation").replaceChildren(f);
       $("explanation").dataset.loss = String(msg.loss);
+      explained = msg; stage = 0;
+      selected = [msg.layers.length - 1, msg.label, 0];  // a link into the true class's score
+      drawStep();
     }
     else if (msg.type === "diagnostics") drawDiagnostics(msg.layers);
   };
@@ -147,7 +154,7 @@ function showError(text) {
 }
 
 function change(changes) {
-  curve = [];
+  curve = []; closeStep();
   send({type: "config", config: changes});
 }
 
@@ -185,6 +192,9 @@ function drawDiagnostics(layers) {
       `<td style="width:40%"><div class="bar" style="width:${w.toFixed(1)}%"></div></td><td>${units}</td></tr>`;
   }).join("");
 }
+
+// The step view's numbers: 7 significant digits (float32 carries about 7).
+function fmt7(v) { return Number(v).toPrecision(7).replace(/(\.\d*?)0+($|e)/, "$1$2").replace(/\.($|e)/, "$1"); }
 
 function fmt(v) { return Number(v).toPrecision(4).replace(/\.?0+$/, "").replace(/\.?0+e/, "e"); }
 
@@ -256,11 +266,14 @@ function drawCurve() {
 }
 
 // The diagram: one column of unit maps per layer (inputs, hidden layers), links between them.
-const UNIT = 40, COL = 110, ROW = 52;
+// Columns are wider in the step view, where numbers stand between them.
+const UNIT = 40, ROW = 52;
+let COL = 110;
 function drawNetwork() {
   const net = $("network"), svg = $("links");
   const sizes = [config.features.length, ...config.hidden];
-  const key = sizes.join(",") + "|" + config.features.join(",");
+  COL = explained ? 175 : 110;
+  const key = sizes.join(",") + "|" + config.features.join(",") + "|" + COL;
   if (net.dataset.layout !== key) {  // rebuild the unit canvases when the shape changes
     net.querySelectorAll("canvas, .label").forEach((el) => el.remove());
     sizes.forEach((n, l) => {
@@ -277,35 +290,146 @@ function drawNetwork() {
       });
     });
     net.dataset.layout = key;
-    net.style.height = (Math.max(...sizes, 1) * ROW + 10) + "px";
   }
+  const outs = frame.weights[frame.weights.length - 1].length;
+  net.style.height = (Math.max(...sizes, outs, 1) * ROW + 10) + "px";
   const canvases = net.querySelectorAll("canvas.unit");
   frame.maps.forEach((m, i) => {
     let scale = 0;
     for (let j = 0; j < m.length; j++) scale = Math.max(scale, Math.abs(m[j]));
     if (canvases[i]) paint(canvases[i], m, frame.grid, scale || 1, false);
   });
-  // links: frame.weights[l][to][from] joins column l to column l + 1 (the last: to the output)
-  const outX = sizes.length * COL;
+  // links: frame.weights[l][to][from] joins column l to column l + 1 (the last: to the output).
+  // In the backward pass of the step view, the links whose gradient is known show dJ/dw instead:
+  // colour by its sign, width by its size in the layer, the number on hover (and for the selected one).
+  const outX = sizes.length * COL, shown = stageShown();
   let paths = "";
   frame.weights.forEach((W, l) => {
+    const L = l + 1, grad = shown && L >= shown.adjointsFrom ? explained.links[l].grad : null;
+    let gmax = 0;
+    if (grad) for (const row of grad) for (const g of row) gmax = Math.max(gmax, Math.abs(g));
     W.forEach((row, to) => row.forEach((w, from) => {
       const x1 = l * COL + UNIT, y1 = from * ROW + UNIT / 2;
       const x2 = l + 1 < sizes.length ? (l + 1) * COL : outX, y2 = to * ROW + UNIT / 2;
-      const c = colour(Math.sign(w)), width = Math.min(6, 0.5 + 2 * Math.abs(w));
+      const g = grad ? grad[to][from] : 0;
+      const c = grad ? colour(g / (gmax || 1)) : colour(Math.sign(w));
+      const width = grad ? 0.5 + 5.5 * Math.abs(g) / (gmax || 1) : Math.min(6, 0.5 + 2 * Math.abs(w));
       const d = `M${x1},${y1} C${(x1 + x2) / 2},${y1} ${(x1 + x2) / 2},${y2} ${x2},${y2}`;
-      paths += `<path d="${d}" stroke="rgb(${c})" stroke-width="${width.toFixed(2)}" data-l="${l}" data-to="${to}" data-from="${from}"><title>weight ${w.toPrecision(4)}</title></path>`;
+      const isSel = selected && explained && selected[0] === L && selected[1] === to && selected[2] === from;
+      const title = grad ? `W${L}[${to},${from}] = ${fmt7(w)}, \u2202J/\u2202W${L}[${to},${from}] = ${fmt7(g)}`
+        : `weight ${w.toPrecision(4)}`;
+      paths += `<path d="${d}" stroke="rgb(${c})" stroke-width="${width.toFixed(2)}" data-l="${l}" data-to="${to}" ` +
+        `data-from="${from}" data-testid="link-${L}-${to}-${from}"${isSel ? ' class="selected"' : ""}><title>${title}</title></path>`;
+      if (grad) {
+        paths += `<text class="grad${isSel ? " selected" : ""}" x="${(x1 + x2) / 2}" y="${(y1 + y2) / 2 - 3}" ` +
+          `text-anchor="middle" data-testid="link-grad-${L}-${to}-${from}">${fmt7(g)}</text>`;
+      }
     }));
   });
+  if (shown) paths += unitAnnotations(sizes, outX, outs, shown);
   // the output units: one per class with softmax (in the class's colour), else one
-  const outs = frame.weights[frame.weights.length - 1].length;
   for (let k = 0; k < outs; k++) {
     const fill = outs > 1 ? rgb(PALETTE[k] || [200, 200, 200]) : "#ccc";
     paths += `<circle cx="${outX + 8}" cy="${k * ROW + UNIT / 2}" r="8" fill="${fill}" data-testid="output-${k}">` +
       `<title>${outs > 1 ? "score of class " + k : "output"}</title></circle>`;
   }
-  svg.setAttribute("width", outX + 20); svg.setAttribute("height", net.style.height);
+  svg.setAttribute("width", outX + (shown ? 190 : 20)); svg.setAttribute("height", net.style.height);
   svg.innerHTML = paths;
+}
+
+// ---------------------------------------------------------------- the step view
+// Which numbers the stage shows: values of layers 0..valuesTo, adjoints of layers adjointsFrom..
+// (and the gradients of the weights into them). null: no step view.
+function stageShown() {
+  if (!explained || !frame) return null;
+  const n = explained.layers.length;
+  if (stage < n) return {valuesTo: stage, adjointsFrom: Infinity};
+  return {valuesTo: n - 1, adjointsFrom: 2 * n - 1 - stage};
+}
+
+// Each unit's value (black) and adjoint dJ/d(unit) (red) next to it on the diagram; the output
+// units also show their softmax probability.
+function unitAnnotations(sizes, outX, outs, shown) {
+  let out = "";
+  const n = explained.layers.length;
+  explained.layers.forEach((layer, L) => {
+    const last = L === n - 1, sym = last ? "s" : L === 0 ? "x" : layer.name.replace(/\d+$/, "");
+    layer.value.forEach((v, j) => {
+      const x = last ? outX + 20 : L * COL + UNIT + 3, y = last ? j * ROW + UNIT / 2 - 3 : j * ROW + 10;
+      if (L <= shown.valuesTo) {
+        out += `<text class="val" x="${x}" y="${y}"><tspan class="sym">${sym}=</tspan>` +
+          `<tspan data-testid="unit-value-${L}-${j}">${fmt7(v)}</tspan>` +
+          (last ? `<tspan class="sym"> \u0177=</tspan><tspan data-testid="unit-prob-${j}">${fmt7(layer.prob[j])}</tspan>` : "") +
+          `</text>`;
+      }
+      if (L >= shown.adjointsFrom) {
+        out += `<text class="adj" x="${x}" y="${last ? y + 13 : j * ROW + UNIT - 1}"><tspan class="sym">\u2202J/\u2202${sym}=</tspan>` +
+          `<tspan data-testid="unit-adjoint-${L}-${j}">${fmt7(layer.adjoint[j])}</tspan></text>`;
+      }
+    });
+  });
+  return out;
+}
+
+function drawStep() {
+  const on = !!explained;
+  $("stepper").hidden = !on;
+  if (!on) { $("weight-trace").innerHTML = ""; if (frame && config) drawNetwork(); return; }
+  const n = explained.layers.length, last = 2 * n - 1;
+  stage = Math.max(0, Math.min(last, stage));
+  $("step-backward").disabled = stage === 0;
+  $("step-forward").disabled = stage === last;
+  const L = stage < n ? stage : 2 * n - 1 - stage, hidden = L > 0 && L < n - 1;
+  const z = explained.layers[L].name, a = z.replace(/^z/, "a"), b = L - 1 === 0 ? "x" : L > 0 ? explained.layers[L - 1].name : "";
+  const text = stage < n
+    ? (L === 0 ? `forward, input: x, the features of example ${explained.index} (label ${explained.label})`
+      : hidden ? `forward, layer ${L}: ${a} = W${L} ${b} + b${L}, ${z} = \u03c6(${a})`
+      : `forward, output: s = W${L} ${b} + b${L}, \u0177 = softmax(s), J = \u2212log \u0177[${explained.label}] = ${fmt7(explained.loss)}`)
+    : (L === n - 1 ? `backward, output: \u2202J/\u2202s = \u0177 \u2212 onehot(${explained.label}); on the links \u2202J/\u2202W${L} = \u2202J/\u2202s ${b}\u1d40`
+      : hidden ? `backward, layer ${L}: \u2202J/\u2202${z} = W${L + 1}\u1d40 \u2202J/\u2202(layer ${L + 1}), \u2202J/\u2202${a} = \u2202J/\u2202${z} \u2299 \u03c6\u2032(${a}); on the links \u2202J/\u2202W${L} = \u2202J/\u2202${a} ${b}\u1d40`
+      : `backward, input: \u2202J/\u2202x = W1\u1d40 \u2202J/\u2202(layer 1)`);
+  $("step-stage").textContent = `${stage + 1}/${last + 1} ${text}`;
+  if (frame && config) drawNetwork();
+  drawTrace();
+}
+
+// The trace table of the selected weight W_L[j, i], in explain_step's layout (forward, backward,
+// update): every number is explain_step's, sent by the server; this only lays them out.
+function drawTrace() {
+  const box = $("weight-trace");
+  if (!explained || !selected) { box.innerHTML = ""; return; }
+  const [L, j, i] = selected, ex = explained, n = ex.layers.length, out = L === n - 1;
+  const lay = ex.layers[L], below = ex.layers[L - 1], link = ex.links[L - 1];
+  const h = `${below.name}[${i}]`, z = lay.name, a = out ? "s" : z.replace(/^z/, "a"), w = `W${L}[${j},${i}]`;
+  const vec = (v) => "(" + v.map(fmt7).join(", ") + ")";
+  const rows = [["Forward pass"],
+    [h, L === 1 ? `feature ${i} of the example` : `unit ${i} of layer ${L - 1}: the link's input`, fmt7(below.value[i])],
+    [w, "the weight", fmt7(link.weight[j][i])]];
+  if (link.bias) rows.push([`b${L}[${j}]`, "the bias", fmt7(link.bias[j])]);
+  rows.push([`${a}[${j}]`, `\u03a3\u1d62 W${L}[${j},i] ${below.name}[i] + b${L}[${j}]`, fmt7(lay.pre[j])]);
+  if (!out && z !== a) rows.push([`${z}[${j}]`, `\u03c6(${a}[${j}])`, fmt7(lay.value[j])]);
+  rows.push(["\u0177", "softmax(s)", vec(ex.layers[n - 1].prob)], ["J", `\u2212log \u0177[${ex.label}]`, fmt7(ex.loss)]);
+  rows.push(["Backward pass"], ["\u2202J/\u2202s", `\u0177 \u2212 onehot(${ex.label})`, vec(ex.layers[n - 1].adjoint)]);
+  if (!out) {
+    const next = ex.layers[L + 1], nextA = L + 1 === n - 1 ? "s" : next.name.replace(/^z/, "a");
+    if (nextA !== "s") rows.push([`\u2202J/\u2202${nextA}`, `layer ${L + 1}'s deltas`, vec(next.delta)]);
+    rows.push([`\u2202J/\u2202${z}[${j}]`, `\u03a3\u2096 W${L + 1}[k,${j}] \u2202J/\u2202${nextA}[k]`, fmt7(lay.adjoint[j])]);
+    if (z !== a) rows.push([`\u2202J/\u2202${a}[${j}]`, `\u2202J/\u2202${z}[${j}] \u00b7 \u03c6\u2032(${a}[${j}])`, fmt7(lay.delta[j])]);
+  }
+  rows.push([`\u2202J/\u2202${w}`, `\u2202J/\u2202${a}[${j}] \u00b7 ${h}`, fmt7(link.grad[j][i]), "trace-grad"]);
+  rows.push([`SGD update (lr = ${ex.lr})`], [`${w} new`, `${w} \u2212 lr \u00b7 \u2202J/\u2202${w}`, fmt7(link.new[j][i]), "trace-new"]);
+  const esc = (t) => String(t).replace(/&/g, "&amp;").replace(/</g, "&lt;");
+  box.innerHTML = `<table class="trace"><caption>the weight ${esc(w)}: click a link to trace another</caption>` +
+    rows.map((r) => r.length === 1 ? `<tr><th colspan="3">${esc(r[0])}</th></tr>`
+      : `<tr><td>${esc(r[0])}</td><td>${esc(r[1])}</td><td${r[3] ? ` data-testid="${r[3]}"` : ""}>${esc(r[2])}</td></tr>`).join("") +
+    "</table>";
+}
+
+// The step view ends when the weights or the setup change (its numbers would no longer be theirs).
+function closeStep() {
+  if (!explained) return;
+  explained = null; selected = null;
+  drawStep();
 }
 
 // ---------------------------------------------------------------- controls -> messages
@@ -342,6 +466,7 @@ function showConfig() {
 function setPlaying(on) {
   const start = on && !playing;
   playing = on;
+  if (on) closeStep();
   $("play").classList.toggle("active", on);
   if (start) send({type: "step", n: STEPS_PER_FRAME});
 }
@@ -387,22 +512,32 @@ function bind() {
     const n = data ? Math.min(1000, Math.ceil(data.train.length / config.batch_size)) : 1;
     send({type: "step", n});
   });
-  $("reset").addEventListener("click", () => { curve = []; send({type: "reset"}); });
-  $("regenerate").addEventListener("click", () => send({type: "regenerate"}));
+  $("reset").addEventListener("click", () => { curve = []; closeStep(); send({type: "reset"}); });
+  $("regenerate").addEventListener("click", () => { closeStep(); send({type: "regenerate"}); });
   $("show_test").addEventListener("change", draw);
   $("discretize").addEventListener("change", draw);
   $("upload").addEventListener("change", async () => {
     const file = $("upload").files[0];
     if (!file) return;
     if (file.size > 256 * 1024) return showError("the CSV is larger than 256 KiB");
+    closeStep();
     send({type: "upload", csv: await file.text()});
   });
-  $("explain").addEventListener("click", () => send({type: "explain", index: Number($("example").value)}));
+  $("explain").addEventListener("click", () => { setPlaying(false); send({type: "explain", index: Number($("example").value)}); });
+  $("step-forward").addEventListener("click", () => { stage += 1; drawStep(); });
+  $("step-backward").addEventListener("click", () => { stage -= 1; drawStep(); });
+  $("step-all").addEventListener("click", () => { stage = Infinity; drawStep(); });
+  $("step-close").addEventListener("click", closeStep);
   $("network").addEventListener("click", (ev) => {
     const p = ev.target.closest("path");
     if (!p) return;
+    if (explained) {  // the step view: a click picks the weight to trace
+      selected = [Number(p.dataset.l) + 1, Number(p.dataset.to), Number(p.dataset.from)];
+      return drawStep();
+    }
     const text = prompt("new weight", p.querySelector("title").textContent.replace("weight ", ""));
     if (text === null || !isFinite(Number(text)) || text.trim() === "") return;
+    closeStep();
     send({type: "set_weight", layer: Number(p.dataset.l), to: Number(p.dataset.to), from: Number(p.dataset.from), value: Number(text)});
   });
   window.addEventListener("hashchange", () => {
