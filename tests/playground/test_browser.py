@@ -162,16 +162,20 @@ def test_explain_shows_the_numbers_of_explain_step(page, url):
 
 def test_screenshot_for_the_readme(page, url, tmp_path):
     """The README's screenshot is this test's: it is saved for review in the test's folder, and
-    into docs/ when CHAINRULE_UPDATE_SCREENSHOT=1 (so a plain test run leaves the tree clean)."""
-    loaded(page, url + "#dataset=spiral&hidden=8,8,6&activation=relu&optimizer=adam&learning_rate=0.01"
+    into docs/ when CHAINRULE_UPDATE_SCREENSHOT=1 (so a plain test run leaves the tree clean).
+    Three spiral arms, trained; then one example's backward pass on the diagram."""
+    loaded(page, url + "#dataset=spiral&classes=3&loss=softmax_ce&hidden=6,5&optimizer=adam&learning_rate=0.03"
                 "&features=x1,x2,x1^2,x2^2,sin_x1,sin_x2&noise=0")
-    page.wait_for_function("location.hash.includes('dataset=spiral')")
+    page.wait_for_function("location.hash.includes('classes=3')")
     page.get_by_test_id("play").click()
-    page.wait_for_function("Number(document.querySelector('[data-testid=epoch]').textContent) > 50")
+    page.wait_for_function("Number(document.querySelector('[data-testid=epoch]').textContent) > 60")
     page.get_by_test_id("pause").click()
     page.get_by_test_id("show-test").check()
+    page.get_by_test_id("explain").click()
+    page.get_by_test_id("step-all").click()
+    page.get_by_test_id("unit-adjoint-0-0").wait_for(state="attached")
     out = tmp_path / "playground.png"
-    page.screenshot(path=str(out))
+    page.screenshot(path=str(out), full_page=True)
     assert out.stat().st_size > 10_000 and page.errors == []
     if os.environ.get("CHAINRULE_UPDATE_SCREENSHOT") == "1":
         (ROOT / "docs").mkdir(exist_ok=True)
@@ -257,6 +261,11 @@ def test_choosing_more_classes_switches_to_softmax(page, url):
     page.get_by_test_id("loss").select_option("bce")
     page.wait_for_function("document.querySelector('[data-testid=error]').textContent.includes('4 classes need softmax_ce')")
     page.wait_for_function("document.querySelector('[data-testid=loss]').value === 'softmax_ce'")
+    # a poll preset is the two-class question it was
+    page.get_by_test_id("preset").select_option(label="one hidden layer: xor")
+    page.wait_for_function("location.hash.includes('dataset=xor') && location.hash.includes('classes=2')")
+    assert page.get_by_test_id("loss").input_value() == "bce"
+    page.wait_for_function("document.querySelectorAll('[data-testid^=output-]').length === 1")
     assert page.errors == []
 
 

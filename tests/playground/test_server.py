@@ -61,7 +61,8 @@ def test_page_and_static_files_are_served_from_the_package(client):
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     for testid in ("play", "pause", "step", "reset", "dataset", "loss", "activation", "init", "learning-rate",
-                   "hidden-layers", "train-loss", "test-loss", "epoch", "boundary", "network"):
+                   "hidden-layers", "train-loss", "test-loss", "epoch", "boundary", "network",
+                   "classes", "legend", "step-forward", "step-backward", "step-stage", "weight-trace"):
         assert f'data-testid="{testid}"' in page.text
     for name in ("app.js", "style.css"):
         assert client.get(f"/static/{name}").status_code == 200
@@ -504,3 +505,16 @@ def test_explain_sends_each_layers_numbers_for_the_diagram(client, hidden, activ
         assert np.array(link["grad"]) == pytest.approx(step.grad(f"W{l}"), rel=1e-7)
         assert np.array(link["new"]) == pytest.approx(np.array(link["weight"]) - step.lr * step.grad(f"W{l}"), rel=1e-6)
         assert np.array(link["bias_grad"]) == pytest.approx(step.grad(f"b{l}"), rel=1e-7)
+
+
+def test_side_by_side_with_three_classes_sends_both_class_maps(client):
+    with client.websocket_connect("/ws") as ws:
+        opened(ws)
+        ws.send_json({"type": "config", "config": {"dataset": "gaussians", "classes": 3, "loss": "softmax_ce",
+                                                   "compare_init": "zeros"}})
+        ws.receive_json(), ws.receive_json()
+        header, arrays = decode_all(ws.receive_bytes())
+    assert header["arrays"] == ["boundary", "confidence", "maps", "twin_boundary", "twin_confidence"]
+    # zeros: every score is 0, so each class is as likely as the others (1/3) and argmax takes class 0
+    assert np.allclose(arrays["twin_confidence"], 1 / 3) and not arrays["twin_boundary"].any()
+    assert header["twin"]["train_error"] == pytest.approx(2 / 3, abs=0.05)

@@ -272,7 +272,7 @@ let COL = 110;
 function drawNetwork() {
   const net = $("network"), svg = $("links");
   const sizes = [config.features.length, ...config.hidden];
-  COL = explained ? 175 : 110;
+  COL = explained ? 160 : 110;
   const key = sizes.join(",") + "|" + config.features.join(",") + "|" + COL;
   if (net.dataset.layout !== key) {  // rebuild the unit canvases when the shape changes
     net.querySelectorAll("canvas, .label").forEach((el) => el.remove());
@@ -333,7 +333,7 @@ function drawNetwork() {
     paths += `<circle cx="${outX + 8}" cy="${k * ROW + UNIT / 2}" r="8" fill="${fill}" data-testid="output-${k}">` +
       `<title>${outs > 1 ? "score of class " + k : "output"}</title></circle>`;
   }
-  svg.setAttribute("width", outX + (shown ? 190 : 20)); svg.setAttribute("height", net.style.height);
+  svg.setAttribute("width", outX + (shown ? 110 : 20)); svg.setAttribute("height", net.style.height);
   svg.innerHTML = paths;
 }
 
@@ -355,15 +355,17 @@ function unitAnnotations(sizes, outX, outs, shown) {
   explained.layers.forEach((layer, L) => {
     const last = L === n - 1, sym = last ? "s" : L === 0 ? "x" : layer.name.replace(/\d+$/, "");
     layer.value.forEach((v, j) => {
-      const x = last ? outX + 20 : L * COL + UNIT + 3, y = last ? j * ROW + UNIT / 2 - 3 : j * ROW + 10;
+      // beside a unit: its value at the top, its adjoint at the bottom; beside an output unit
+      // (a small circle) three lines: score, probability, adjoint
+      const x = last ? outX + 20 : L * COL + UNIT + 3, y = last ? j * ROW + UNIT / 2 - 9 : j * ROW + 10;
       if (L <= shown.valuesTo) {
         out += `<text class="val" x="${x}" y="${y}"><tspan class="sym">${sym}=</tspan>` +
-          `<tspan data-testid="unit-value-${L}-${j}">${fmt7(v)}</tspan>` +
-          (last ? `<tspan class="sym"> \u0177=</tspan><tspan data-testid="unit-prob-${j}">${fmt7(layer.prob[j])}</tspan>` : "") +
-          `</text>`;
+          `<tspan data-testid="unit-value-${L}-${j}">${fmt7(v)}</tspan></text>`;
+        if (last) out += `<text class="val" x="${x}" y="${y + 11}"><tspan class="sym">\u0177=</tspan>` +
+          `<tspan data-testid="unit-prob-${j}">${fmt7(layer.prob[j])}</tspan></text>`;
       }
       if (L >= shown.adjointsFrom) {
-        out += `<text class="adj" x="${x}" y="${last ? y + 13 : j * ROW + UNIT - 1}"><tspan class="sym">\u2202J/\u2202${sym}=</tspan>` +
+        out += `<text class="adj" x="${x}" y="${last ? y + 22 : j * ROW + UNIT - 1}"><tspan class="sym">\u2202J/\u2202${sym}=</tspan>` +
           `<tspan data-testid="unit-adjoint-${L}-${j}">${fmt7(layer.adjoint[j])}</tspan></text>`;
       }
     });
