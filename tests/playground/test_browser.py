@@ -336,7 +336,11 @@ def test_the_diagram_steps_through_explain_step_forward_and_backward(page, url):
     g = step.grad("W1")[2, 1]
     assert trace() == pytest.approx((g, weights[0][2][1] - step.lr * g), rel=1e-6)
     assert "W1[2,1]" in page.get_by_test_id("weight-trace").inner_text()
-    # playing again ends the step view: its numbers belong to the old weights
+    # training again (one epoch, or play) ends the step view: its numbers belong to the old weights
+    page.get_by_test_id("step").click()
+    page.wait_for_function("!document.querySelector('[data-testid=unit-value-0-0]')")
+    page.get_by_test_id("explain").click()
+    page.get_by_test_id("unit-value-0-0").wait_for(state="attached")
     page.get_by_test_id("play").click()
     page.wait_for_function("!document.querySelector('[data-testid=unit-value-0-0]')")
     page.get_by_test_id("pause").click()

@@ -511,6 +511,7 @@ function bind() {
   $("pause").addEventListener("click", () => setPlaying(false));
   $("step").addEventListener("click", () => {
     setPlaying(false);
+    closeStep();
     const n = data ? Math.min(1000, Math.ceil(data.train.length / config.batch_size)) : 1;
     send({type: "step", n});
   });
