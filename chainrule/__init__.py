@@ -8,7 +8,7 @@
 22.167168
 """
 from chainrule.core.errors import (
-    AnomalyError, ChainruleError, ConcretizationError, DTypeError, GraphError, ModelFileError, ShapeError,
+    AnomalyError, ChainruleError, ConcretizationError, DTypeError, GraphError, LabelError, ModelFileError, ShapeError,
 )
 from chainrule.core.ops import (
     abs, add, astype, broadcast_to, concatenate, cos, divide, equal, exp, greater, greater_equal,

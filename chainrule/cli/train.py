@@ -68,6 +68,8 @@ def register(sub):
     g.add_argument("--diagnostics", action="store_true", help="record per layer and epoch the gradient and weight "
                    "norms, the update/weight ratio and the saturated and dead units (in metrics.json and "
                    "diagnostics.png), and warn naming the layer where gradients vanish or explode")
+    g.add_argument("--compile", action="store_true", help="compute each batch's forward and backward pass as one "
+                   "compiled program (cr.compile: traced on the first batch; the same numbers as the eager step)")
     g.add_argument("--no-shuffle", action="store_true", help="visit the examples in file order every epoch")
     g.add_argument("--patience", type=int, default=None, help="stop when the validation loss has not improved "
                    "for this many epochs, and keep the best weights")
@@ -351,7 +353,7 @@ class Training:
                                seed=args.seed, validation=self.validation,
                                metrics=None if self.classification else ("mse", "r2"),
                                early_stopping=args.patience, callbacks=self.callbacks, progress=progress,
-                               diagnostics=args.diagnostics)
+                               diagnostics=args.diagnostics, compile=getattr(args, "compile", False))
         except (TrainingError, DataError) as err:
             raise usage(str(err)) from None
         self.seconds = time.perf_counter() - began
@@ -390,7 +392,8 @@ class Training:
                 + f"MLP hidden {width} {s['activation']}, {self.loss}, {s['optimizer']} lr {s['lr']:g}"
                 + (f" momentum {s['momentum']:g}" if s["optimizer"] == "sgd" else "")
                 + (f" weight decay {args.weight_decay:g}" if args.weight_decay else "")
-                + f", {args.epochs} epochs of batch {args.batch_size}, schedule {s['schedule']}, seed {args.seed}")
+                + f", {args.epochs} epochs of batch {args.batch_size}, schedule {s['schedule']}, seed {args.seed}"
+                + (", compiled" if getattr(args, "compile", False) else ""))
 
 
 def setup(args, data=None):

@@ -13,6 +13,10 @@ class DTypeError(ChainruleError, TypeError):
     """A dtype that cannot do what was asked (for example a gradient of integer data)."""
 
 
+class LabelError(ChainruleError, ValueError):
+    """Class labels that name no class: outside 0..K-1 for K classes, or not whole numbers."""
+
+
 class GraphError(ChainruleError, RuntimeError):
     """A backward pass that cannot run: released graph, in-place change, non-scalar output."""
 

@@ -20,6 +20,7 @@ import operator
 
 import numpy as np
 
+from chainrule.core.errors import DTypeError, LabelError
 from chainrule.core.registry import _NUMPY_TYPES, PerArg, defprim
 
 
@@ -605,6 +606,26 @@ scatter_add = defprim("scatter_add", _scatter_add_impl,
                       latex="\\operatorname{{scatter}}\\left({0}\\right)",
                       doc="Zeros of `shape` with u added at index (repeated indices add up); "
                           "the transpose of getitem.")
+
+
+def _class_labels_impl(y, classes, who="labels"):
+    """``y`` as int64 labels, each in 0..classes-1, or a :class:`LabelError` naming the first
+    that is not (a :class:`DTypeError` for labels that are not whole numbers). A primitive so that a compiled program
+    checks the labels of every call, not only those it was traced with."""
+    if y.dtype.kind not in "iu":
+        if y.dtype.kind != "f" or not np.all(y == np.round(y)):
+            raise DTypeError(f"{who}: class labels must be whole numbers, got dtype {y.dtype}")
+        y = y.astype(np.int64)
+    if y.size and (y.min() < 0 or y.max() >= classes):
+        row = int(np.flatnonzero((y < 0) | (y >= classes))[0])
+        raise LabelError(f"{who}: label {y.flat[row]} (row {row}) is out of range for {classes} classes; "
+                         f"labels must be in 0..{classes - 1}")
+    return y
+
+
+class_labels = defprim("class_labels", _class_labels_impl, (None,), (None,), differentiable=False, analytic=False,
+                       latex="\\operatorname{{labels}}\\left({0}\\right)", display="labels",
+                       doc="Integer class labels checked against the number of classes: data, not differentiable.")
 
 
 def _concatenate_impl(*xs, axis=0):

@@ -264,11 +264,30 @@ def stack_sequence(x):
 def _failed(prim, args, params, err):
     """The error path of a primitive's operation on arguments with no box among them. numpy
     refuses to convert a sequence holding values that carry a derivative (their ``__array__``
-    raises ConcretizationError): such a sequence is stacked and the primitive applied again. Out
-    of the hot path, since only a failed call gets here. Anything else is a shape error."""
-    if isinstance(err, ConcretizationError) and any(type(a) is list or type(a) is tuple for a in args):
-        return prim.op(*[stack_sequence(a) for a in args], **params)
+    raises ConcretizationError): such a sequence is stacked and the primitive applied again; a
+    traced value among the parameters gets the work. Out of the hot path, since only a failed
+    call gets here. Anything else is a shape error."""
+    if isinstance(err, ConcretizationError):
+        if any(type(a) is list or type(a) is tuple for a in args):
+            return prim.op(*[stack_sequence(a) for a in args], **params)
+        # A parameter computed by cr.compile's trace (labels in an index) with no box among the
+        # arguments (the backward's scatter of a constant cotangent): that trace records it.
+        top = _top_box(tuple(params.values()))
+        if top is not None:
+            return top._bind(prim, args, params)
     raise shape_error(prim, args, params, err) from None
+
+
+def _top_box(x, top=None):
+    """The box of the highest level inside ``x`` (nested tuples, lists and slices), or ``top``."""
+    if isinstance(x, Box):
+        return x if top is None or x._level > top._level else top
+    if type(x) is tuple or type(x) is list:
+        for v in x:
+            top = _top_box(v, top)
+    elif type(x) is slice:
+        top = _top_box((x.start, x.stop, x.step), top)
+    return top
 
 
 def shape_error(prim, args, params, err):

@@ -10,7 +10,7 @@ import numpy as np
 from chainrule.core import primitives as P
 from chainrule.core.ops import ArrayOperators, concrete
 from chainrule.core.errors import AnomalyError, DTypeError, GraphError
-from chainrule.core.registry import (_ANOMALY, _GRAD_ENABLED, _NO_PARAMS, _NUMBER_TYPES, Box, anomaly_enabled, bind,
+from chainrule.core.registry import (_ANOMALY, _GRAD_ENABLED, _NO_PARAMS, _NUMBER_TYPES, Box, _failed, anomaly_enabled, bind,
                                      grad_enabled, shape_error)
 
 _PACKAGE_DIR = __file__.rsplit("core", 1)[0]
@@ -114,7 +114,7 @@ class Tensor(Box, ArrayOperators):
             try:
                 value = prim.impl(data, **params) if params else prim.impl(data)
             except (ValueError, IndexError, TypeError) as err:
-                raise shape_error(prim, (data,), params, err) from None
+                value = _failed(prim, (data,), params, err)  # a shape error, or a traced parameter
         out = _object_new(Tensor)
         out.data = value
         if level:
@@ -391,7 +391,7 @@ def _call_impl(prim, vals, params):
     try:
         return prim.impl(*vals, **params)
     except (ValueError, IndexError, TypeError) as err:
-        raise shape_error(prim, vals, params, err) from None
+        return _failed(prim, vals, params, err)
 
 
 def _raw(x):

@@ -179,6 +179,8 @@ class _Trace:
         self.level = new_level()
         self.eqns = []
         self.count = itertools.count(1)
+        self.used = set()  # the names of the arguments
+        self.adjoints = {}  # cotangent Var -> the forward Var it is the adjoint of (name_adjoints)
 
 
 class Tracer(Box, ArrayOperators):
@@ -302,7 +304,7 @@ def _trace_param(v, trace):
 
 def trace_value(trace, prim, ins, params, val):
     """Record ``val = prim[params](*ins)`` and return its tracer."""
-    role = "g" if _in_backward() else "v"
+    role = "g" if _in_backward(trace) else "v"
     var = Var(f"{role}{next(trace.count)}", np.shape(val), _dtype(val))
     trace.eqns.append(Eqn(prim, ins, params, var))
     return _tracer(trace, var, val)
@@ -319,23 +321,71 @@ def _tracer(trace, var, val):
     return t
 
 
-_BACKWARD_CODES = None
+_WALKS = None
 
 
-def _in_backward():
+def _in_backward(trace):
     """Whether the primitive being recorded is part of a reverse-mode walk (its value is then a
-    cotangent, named g...). Read from the stack, at trace time only."""
-    global _BACKWARD_CODES
-    if _BACKWARD_CODES is None:
+    cotangent, named g...). Read from the stack, at trace time only. On the way, the cotangent
+    the walk's current rule reads is named as the adjoint of the value the rule belongs to
+    (``g_v3``, see :func:`name_adjoints`), as the backward trace table names it."""
+    global _WALKS
+    if _WALKS is None:
         from chainrule.modes import reverse, tape
 
-        _BACKWARD_CODES = frozenset(f.__code__ for f in (reverse._walk, reverse._walk_recording, tape.pull))
+        # the frames whose locals hold (the cotangent, the value it is the adjoint of)
+        _WALKS = {reverse._walk.__code__: ("g", "node"), tape.pull.__code__: ("g", "ans"),
+                  reverse._walk_recording.__code__: None}
     f = sys._getframe(3)
     while f is not None:
-        if f.f_code in _BACKWARD_CODES:
+        names = _WALKS.get(f.f_code, False)
+        if names is not False:
+            if names is not None:
+                local = f.f_locals
+                _name_adjoint(trace, local.get(names[0]), local.get(names[1]))
             return True
         f = f.f_back
     return False
+
+
+def _name_adjoint(trace, g, value):
+    """Note ``g`` (a cotangent the program computes) as the adjoint of ``value`` (a forward value
+    of this trace, inside a Tensor of the walk's level): :func:`name_adjoints` names it."""
+    while isinstance(g, Tensor):
+        g = g.data
+    while isinstance(value, Tensor):
+        value = value.data
+    if type(g) is Tracer and type(value) is Tracer and g._trace is trace and value._trace is trace:
+        trace.adjoints.setdefault(g.var, value.var)
+
+
+def name_adjoints(traced, prog):
+    """Name the adjoint of a forward value ``v3`` of ``prog`` (an optimized ``traced``) ``g_v3``,
+    as the backward trace table does, where it is that value's whole adjoint: the value is still
+    in the program and common-subexpression elimination merged no copy of it into it (its
+    adjoint would then be the sum of the copies' adjoints, which the program never forms)."""
+    adjoints = getattr(traced, "adjoints", None)
+    if not adjoints:
+        return prog
+    defined = {v for v in prog.invars} | {e.out for e in prog.eqns}
+    names = {v.name for v in defined}
+
+    def forward_readers(p):
+        counts = {}
+        for e in p.eqns:
+            if e.out.name[:1] == "v":
+                for v in e.reads():
+                    counts[v] = counts.get(v, 0) + 1
+        return counts
+
+    before, after = forward_readers(traced), forward_readers(prog)
+    for g, value in adjoints.items():
+        name = f"g_{value.name}"
+        if (g in defined and value in defined and g.name[:1] == "g" and g.name[1:].isdigit()
+                and value.name[:1] != "g" and name not in names and after.get(value, 0) <= before.get(value, 0)):
+            g.name = name
+            names.add(name)
+    return prog
 
 
 def _leaf_kind(x):
@@ -357,7 +407,7 @@ def trace(fn, args, kwargs=None, static_argnums=(), name=None):
     names = _arg_names(fn, len(args))
     invars = []
     targs = []
-    used = set()
+    used = tr.used
     name = _free_name(name or _fn_name(fn), used)
     used.update((name + "_arrays", "F64", "FLOAT_ERRORS"))
     for i, a in enumerate(args):
@@ -402,7 +452,9 @@ def trace(fn, args, kwargs=None, static_argnums=(), name=None):
                 raise ConcretizationError(f"cr.compile: the function returned a {type(x).__name__}; return arrays")
         else:
             outs.append(Lit(x))
-    return Program(name, invars, tr.eqns, outs, out_def)
+    prog = Program(name, invars, tr.eqns, outs, out_def)
+    prog.adjoints = tr.adjoints
+    return prog
 
 
 def _leaf_name(base, treedef, k):
@@ -775,7 +827,10 @@ def generate(prog, backend=np, floats=True, inplace=True):
     n = _Namer(backend)
     ins = [v.name for v in prog.invars]
     lines = [f"def {prog.name}({', '.join(ins)}):"]
-    body = [f"{v.name} = F64({v.name})" for v in prog.invars if v.py]  # numpy's inf for 1.0 / 0.0
+    # the float program: worth it when the inputs are numbers and most work is on numbers
+    scalar_in = floats and prog.invars and all(v.scalar for v in prog.invars)
+    # numpy's inf for 1.0 / 0.0 (the float program falls back to this one with Python floats)
+    body = [f"{v.name} = F64({v.name})" for v in prog.invars if v.py or scalar_in]
     reuse = _reusable(prog) if inplace and backend is np else {}
     body += [_line(e, n, None, reuse.get(i)) for i, e in enumerate(prog.eqns)]
     n.env["F64"] = _F64
@@ -784,8 +839,6 @@ def generate(prog, backend=np, floats=True, inplace=True):
     unflat = ret is None
     if unflat:
         ret = "(" + "".join(o + ", " for o in outs) + ")"
-    # the float program: worth it when the inputs are numbers and most work is on numbers
-    scalar_in = floats and prog.invars and all(v.scalar for v in prog.invars)
     if scalar_in and prog.eqns:
         floats = {v.name for v in prog.invars}
         fbody = [_line(e, n, floats) for e in prog.eqns]
@@ -925,7 +978,8 @@ class Compiled:
 
     def _compile(self, key, args, kwargs):
         self._misses += 1
-        prog = optimize(trace(self.fn, args, kwargs, self.static_argnums), self.passes)
+        traced = trace(self.fn, args, kwargs, self.static_argnums)
+        prog = name_adjoints(traced, optimize(traced, self.passes))
         source, fn = generate(prog, self.backend, self.floats, self.inplace)
         fn.program, fn.source = prog, source
         self._cache[key] = fn

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from chainrule.core import primitives as P
+from chainrule.core.primitives import _class_labels_impl
 from chainrule.core.errors import DTypeError, ShapeError
 from chainrule.core.ops import log_softmax, softmax
 from chainrule.core.registry import Box
@@ -100,21 +101,20 @@ def _values(x):
 
 
 def _labels(target, n, k, who):
-    """Integer class labels (n,) in 0..k-1, checked, as a numpy array."""
+    """Integer class labels (n,) in 0..k-1, checked (``class_labels``): a numpy array, or in a
+    function being compiled, the program's checked labels (checked again on every call)."""
     lab = _values(target)
     if lab is None:
-        raise TypeError(f"{who}: class labels must be data (an array or Tensor), not a traced value")
-    if lab.dtype.kind not in "iu":
-        if lab.dtype.kind != "f" or not np.all(lab == np.round(lab)):
-            raise DTypeError(f"{who}: class labels must be whole numbers, got dtype {lab.dtype}")
-        lab = lab.astype(np.int64)
-    if lab.shape != (n,):
-        raise ShapeError(f"{who}: {n} rows of scores but labels of shape {lab.shape} (expected ({n},))")
-    if n and (lab.min() < 0 or lab.max() >= k):
-        row = int(np.flatnonzero((lab < 0) | (lab >= k))[0])
-        raise ValueError(f"{who}: label {lab[row]} (row {row}) is out of range for {k} classes; "
-                         f"labels must be in 0..{k - 1}")
-    return lab
+        # Only cr.compile's values are data at their level; labels that carry a derivative are not
+        if not getattr(type(target), "_opaque", False):
+            raise TypeError(f"{who}: class labels must be data (an array or Tensor), not a traced value")
+        lab = target
+    shape = P.shape_of(lab)
+    if shape != (n,):
+        raise ShapeError(f"{who}: {n} rows of scores but labels of shape {shape} (expected ({n},))")
+    if lab is target:
+        return P.class_labels(lab, classes=k, who=who)
+    return _class_labels_impl(lab, k, who)
 
 
 def _scores_2d(x, who):

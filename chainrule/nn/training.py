@@ -14,7 +14,7 @@ import weakref
 import numpy as np
 
 from chainrule.core.errors import ChainruleError, ShapeError
-from chainrule.core.tensor import Tensor, no_grad
+from chainrule.core.tensor import Tensor, _new, no_grad
 from chainrule.core.threads import for_training
 
 __all__ = [
@@ -507,7 +507,7 @@ def _positive_int(name, value):
 @for_training  # BLAS threads: one for small networks (chainrule.core.threads), or ``threads``
 def fit(model, loss, X, y, *, optimizer, epochs, batch_size=32, shuffle=True, seed=None, validation=None,
         validation_split=None, metrics=None, early_stopping=None, callbacks=(), progress=True, history=None,
-        threads=None, diagnostics=False):
+        threads=None, diagnostics=False, compile=False):
     r"""Train ``model`` to minimise ``loss`` on (X, y) by minibatch gradient descent; return a History.
 
     Each epoch shuffles the rows (``shuffle``), and for each batch of ``batch_size`` rows takes one
@@ -532,6 +532,13 @@ def fit(model, loss, X, y, *, optimizer, epochs, batch_size=32, shuffle=True, se
     ``history.to_dict()`` in a checkpoint's extra to resume from a file).
     threads: BLAS threads; by default one when the largest layer's batch x fan_in x fan_out is below
     5e7 multiply-adds, else the libraries' own (``chainrule.core.threads``); 0: the libraries' own.
+    compile: True computes each batch's loss and gradients with one ``cr.compile``d program of
+    the model's forward and backward pass (traced on the first batch, and once more for a
+    shorter last batch), then the optimizer steps as usual: the same numbers as the eager step
+    to rounding. The model's ``forward`` must then be a function of its parameters and input
+    (no Python decisions on values; see ``cr.compile``). "auto": compiled for models and losses
+    made only of chainrule's own modules and losses, eager for your own code and under
+    ``detect_anomaly``.
 
     >>> import chainrule as cr
     >>> X, y = cr.data.gaussians(n=100, seed=0)
@@ -615,6 +622,11 @@ def fit(model, loss, X, y, *, optimizer, epochs, batch_size=32, shuffle=True, se
         elif not callable(hook):
             raise TrainingError(f"fit: a callback must be a Callback or a function, got {type(hook).__name__}")
     _FITTED_HEAD[model] = head
+    if compile == "auto":
+        compile = _compiled_by_default(model, loss_fn)
+    elif compile is not True and compile is not False:
+        raise TrainingError(f"fit: compile must be True, False or 'auto', got {compile!r}")
+    step = CompiledStep(model, loss_fn) if compile else None
 
     bar = _progress_bar(progress, epochs * n, f"epoch {start + 1}/{start + epochs}")
     try:
@@ -623,7 +635,7 @@ def fit(model, loss, X, y, *, optimizer, epochs, batch_size=32, shuffle=True, se
             if bar is not None:
                 bar.set_description_str(f"epoch {epoch}/{start + epochs}", refresh=False)
             _one_epoch(model, loss_fn, optimizer, X, y, batch_size,
-                       rng.permutation(n) if shuffle else None, epoch, bar)
+                       rng.permutation(n) if shuffle else None, epoch, bar, step)
             logs = _scores(model, loss_fn, head, X, y, scorers)
             if validation is not None:
                 logs.update({"val_" + k: v for k, v in
@@ -656,8 +668,9 @@ def _resumable(history, seed):
     return seed is None or (isinstance(seed, (int, np.integer)) and history.params.get("seed") == int(seed))
 
 
-def _one_epoch(model, loss_fn, optimizer, X, y, batch_size, order, epoch, bar):
-    """One pass over the data: forward, backward and an optimizer step per batch, nothing else."""
+def _one_epoch(model, loss_fn, optimizer, X, y, batch_size, order, epoch, bar, step=None):
+    """One pass over the data: forward, backward and an optimizer step per batch, nothing else
+    (the forward and backward pass as one compiled program where ``step`` is given)."""
     if order is not None:
         X, y = X[order], y[order]  # one gather per epoch; batches below are cheap slices
         # Read-only: a graph keeps such a batch as it is, with no copy to guard it against change.
@@ -669,20 +682,78 @@ def _one_epoch(model, loss_fn, optimizer, X, y, batch_size, order, epoch, bar):
     for b, s in enumerate(range(0, n, batch_size)):
         xb, yb = X[s:s + batch_size], y[s:s + batch_size]
         optimizer.zero_grad()
-        value = loss_fn(model(xb), yb)
-        v = float(value.data)
+        if step is None:
+            value = loss_fn(model(xb), yb)
+            v = float(value.data)
+        else:
+            v = step(xb, yb)
         if not math.isfinite(v):
             raise TrainingError(
                 f"fit: the loss became {v} in epoch {epoch}, batch {b + 1} (examples {s}..{s + len(xb) - 1} of "
                 f"this epoch's order); training diverged. Try a smaller learning rate, standardized "
                 "features, or gradient clipping")
-        value.backward()
+        if step is None:
+            value.backward()
         optimizer.step()
         if bar is not None:
             total += v * len(xb)
             # tqdm says when it redraws; the running loss shows at the next redraw.
             if bar.update(len(xb)):
                 bar.set_postfix_str(f"loss={total / (s + len(xb)):.4g}", refresh=False)
+
+
+def _compiled_by_default(model, loss_fn):
+    """``compile="auto"``: the compiled step for a model and loss made only of chainrule's own
+    modules and losses (each a function of the parameters and the input, so one program per batch
+    shape computes exactly what they do), the eager step for anything of the user's (its Python
+    may decide on values) and while anomaly detection checks every operation."""
+    from chainrule.core.registry import anomaly_enabled
+    from chainrule.nn.module import Module
+
+    def ours(obj):
+        return (getattr(obj, "__module__", None) or "").startswith("chainrule.nn.")
+
+    return (isinstance(model, Module) and not anomaly_enabled() and ours(loss_fn)
+            and all(ours(type(m)) for m in model.modules()))
+
+
+class CompiledStep:
+    """The loss of a batch and its gradient with respect to the model's trainable parameters, as
+    one ``cr.compile``d program of ``value_and_grad``: ``step(xb, yb)`` returns the loss as a
+    float and leaves each gradient in its parameter's ``.grad``, where the optimizer reads it (as
+    after ``loss.backward()``). The parameters go in as arrays (``functional_call``), read anew
+    on each call, so the optimizer's in-place updates and a ``load_state_dict`` are seen; frozen
+    parameters (``requires_grad=False``) go in too, undifferentiated."""
+
+    def __init__(self, model, loss_fn):
+        from chainrule.modes.api import value_and_grad
+        from chainrule.modes.compile import compile as compile_fn
+        from chainrule.nn.module import functional_call
+
+        named = list(model.named_parameters()) if hasattr(model, "named_parameters") else []
+        if not named:
+            raise TrainingError(f"fit(compile=True): {type(model).__name__} has no parameters to pass to the "
+                                "compiled step; compile works on cr.nn Modules")
+        self.trainable = [(name, p) for name, p in named if p.requires_grad]
+        self.frozen = [(name, p) for name, p in named if not p.requires_grad]
+
+        def batch_loss(trainable, frozen, xb, yb):
+            return loss_fn(functional_call(model, {**trainable, **frozen}, xb), yb)
+
+        batch_loss.__name__ = "batch_loss"
+        self.program = compile_fn(value_and_grad(batch_loss), maxsize=4)
+
+    def __call__(self, xb, yb):
+        value, grads = self.program({name: p.data for name, p in self.trainable},
+                                    {name: p.data for name, p in self.frozen}, xb, yb)
+        for name, p in self.trainable:
+            p.grad = _new(grads[name])
+        return float(value)
+
+    def source(self, xb, yb):
+        """The generated program for batches like ``(xb, yb)``: the forward and backward pass."""
+        return self.program.source({name: p.data for name, p in self.trainable},
+                                   {name: p.data for name, p in self.frozen}, xb, yb)
 
 
 def _progress_bar(progress, total, desc):

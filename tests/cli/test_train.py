@@ -71,6 +71,23 @@ def test_same_seed_same_result(tmp_path, capsys):
     assert a == b
 
 
+def test_compile_flag_trains_the_same_model_as_the_eager_run(tmp_path, capsys):
+    safetensors = pytest.importorskip("safetensors.numpy")
+    results = {}
+    for flag in ((), ("--compile",)):
+        out_dir = tmp_path / ("compiled" if flag else "eager")
+        code, out, err = run(capsys, "train", "--data", "spiral", "--hidden", "16", "16", "--epochs", "5",
+                             "--seed", "1", "--out", str(out_dir), "--no-progress", "--no-figures", "--json", *flag)
+        assert code == 0, err
+        assert (", compiled" in err) == bool(flag)
+        results[flag] = {k: v for k, v in last_json(out).items() if k not in ("seconds", "examples_per_second", "out")}
+    assert results[()] == results[("--compile",)]
+    eager, compiled = (safetensors.load_file(str(tmp_path / d / "model.safetensors")) for d in ("eager", "compiled"))
+    assert sorted(eager) == sorted(compiled)
+    for name in eager:
+        np.testing.assert_allclose(compiled[name], eager[name], rtol=1e-10, atol=1e-13)
+
+
 def test_two_dimensional_set_draws_the_plane(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     code, out, err = run(capsys, "train", "--data", "circle", "--hidden", "6", "--activation", "tanh",

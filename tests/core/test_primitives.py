@@ -73,6 +73,8 @@ CASES = {
                 (lambda x: x[np.arange(3), np.array([0, 2, 0])], (r(3, 4),)),
                 (lambda x: x[np.array([0, 0, 1])], (r(3, 2),)),
                 (lambda x: x[..., -1], (r(2, 3),))],
+    "class_labels": [(lambda x: cr.core.primitives.getitem(
+        x, index=(np.arange(3), cr.core.primitives.class_labels(np.array([2.0, 0.0, 2.0]), classes=3))), (r(3, 3),))],
     "scatter_add": [(lambda u: cr.core.primitives.scatter_add(u, index=np.array([0, 2, 0]), shape=(4,)), (r(3),))],
     "concatenate": [(lambda x, y: cr.concatenate([x, y], axis=-1), (r(2, 3), r(2, 2))),
                     (lambda x, y: cr.concatenate([x, y]), (r(1, 3), r(2, 3)))],

@@ -162,6 +162,7 @@ WITH_SYM = sorted(n for n, p in REGISTRY.items() if p.sym is not None)
 # Primitives without a symbolic form, each with the reason.
 _MATRIX = "a function of a matrix: symbolic values are single numbers, so it never meets one"
 WITHOUT_SYM = dict.fromkeys(("solve", "inv", "det", "slogdet", "cholesky", "eigh", "svd", "pinv"), _MATRIX)
+WITHOUT_SYM["class_labels"] = "integer class labels are data checked at run time, never a symbolic number"
 
 
 def test_every_primitive_has_a_symbolic_form_or_a_reason():

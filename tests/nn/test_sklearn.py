@@ -100,13 +100,32 @@ def test_early_stopping_on_a_validation_fraction():
     assert clf.score(X, y) > 0.95
 
 
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
+def test_compile_trains_the_same_estimator(kind):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 4))
+    y = {"binary": (X[:, 0] * X[:, 1] > 0).astype(int), "multiclass": np.digitize(X[:, 0] + X[:, 2], [-0.5, 0.5]),
+         "regression": X @ np.array([1.0, -1.0, 0.5, 2.0])}[kind]
+    make = MLPRegressor if kind == "regression" else MLPClassifier
+    settings = dict(hidden_layer_sizes=(12, 6), solver="sgd", learning_rate_init=0.05, batch_size=40, max_iter=20,
+                    random_state=0, tol=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        eager, compiled = make(**settings).fit(X, y), make(compile=True, **settings).fit(X, y)
+    assert compiled.get_params()["compile"] is True and clone(compiled).compile is True
+    np.testing.assert_allclose(compiled.loss_curve_, eager.loss_curve_, rtol=1e-12)
+    out = "predict" if kind == "regression" else "predict_proba"
+    np.testing.assert_allclose(getattr(compiled, out)(X), getattr(eager, out)(X), rtol=1e-10, atol=1e-12)
+
+
 def test_scikit_learn_estimator_checks():
     from sklearn.utils.estimator_checks import check_estimator
 
     # Every check of scikit-learn's estimator contract (API, input validation, cloning, fitting
     # scores) with settings that train in a fraction of a second.
     settings = dict(hidden_layer_sizes=(8,), learning_rate_init=0.03, max_iter=50, random_state=0)
-    for est in (MLPClassifier(**settings), MLPRegressor(**settings)):
+    for est in (MLPClassifier(**settings), MLPRegressor(**settings), MLPClassifier(compile=True, **settings),
+                MLPRegressor(compile=True, **settings)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             results = check_estimator(est, on_fail=None)
