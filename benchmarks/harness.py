@@ -32,14 +32,25 @@ class Case:
     what: str
     contenders: dict[str, Callable[[], Callable[[], object]]]
     target: float | None = None  # the ratio to numpy that chainrule should reach
+    targets: dict[str, float] = field(default_factory=dict)  # other contenders' targets ("compiled")
     reported: dict[str, float] = field(default_factory=dict)  # peers' ratios as the issue measured them
     rtol: float = 1e-6
     atol: float = 1e-9
     skipped: dict[str, str] = field(default_factory=dict)  # contender -> why it did not run
+    rounds: int | None = None  # at most this many rounds (a case whose calls take seconds)
+    extra: dict[str, dict] = field(default_factory=dict)  # contender -> facts beside its times (its factory may fill them)
 
 
 class Skip(Exception):
     """Raised by a factory whose peer library is not installed (or cannot run this case)."""
+
+
+def short(err: BaseException, limit=160) -> str:
+    """An error in one line: its type and the first line of its message, cut at ``limit``
+    characters (torch.compile's errors run to pages)."""
+    lines = str(err).strip().splitlines()
+    text = f"{type(err).__name__}: {lines[0] if lines else ''}"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def to_numpy(obj):
@@ -88,10 +99,15 @@ def check(case: Case, results: dict[str, object]) -> dict[str, str]:
 
 
 def _calibrate(step, sample_s):
-    """Calls per sample so that one sample lasts about ``sample_s`` seconds."""
-    t0 = time.perf_counter()
-    step()
-    one = time.perf_counter() - t0
+    """Calls per sample so that one sample lasts about ``sample_s`` seconds (0: one call, and no
+    call made here: the first calls are the ones timed)."""
+    if sample_s <= 0:
+        return 1
+    one = float("inf")
+    for _ in range(3):  # the fastest of three: a JIT may compile again on its second and third calls
+        t0 = time.perf_counter()
+        step()
+        one = min(one, time.perf_counter() - t0)
     n = 1
     while one * n < sample_s and n < 1 << 20:
         n *= 2
@@ -109,6 +125,8 @@ def run_case(case: Case, rounds=30, sample_s=0.004, log=print, only=None, agains
     timed before, whose baseline median the contenders' ratios are taken to, unpaired (the
     baseline then runs once, untimed, for the check of their results only).
     """
+    if case.rounds is not None:
+        rounds = min(rounds, case.rounds)
     steps, results = {}, {}
     skipped = dict(case.skipped)
     for name, factory in case.contenders.items():
@@ -123,7 +141,7 @@ def run_case(case: Case, rounds=30, sample_s=0.004, log=print, only=None, agains
         except Exception as err:  # a peer that cannot run this case is reported, not fatal
             if name == BASELINE:
                 raise
-            skipped[name] = f"{type(err).__name__}: {err}"
+            skipped[name] = short(err)
             continue
         steps[name] = step
     wrong = check(case, results)
@@ -148,7 +166,9 @@ def run_case(case: Case, rounds=30, sample_s=0.004, log=print, only=None, agains
     else:  # unpaired: every sample against the earlier run's baseline median
         base = [against["contenders"][BASELINE]["median_s"]] * rounds
     record = {"group": case.group, "name": case.name, "what": case.what, "target": case.target,
-              "reported": case.reported, "rounds": rounds, "contenders": {}, "skipped": skipped}
+              "targets": case.targets, "reported": case.reported, "rounds": rounds, "contenders": {}, "skipped": skipped}
+    if case.extra:
+        record["extra"] = {n: dict(facts) for n, facts in case.extra.items()}
     for n in names:
         per_round = [s / b for s, b in zip(samples[n], base)]
         q = statistics.quantiles(per_round, n=4) if len(per_round) > 1 else per_round * 3
@@ -175,8 +195,8 @@ def table(runs: dict) -> str:
     numpy with its interquartile range."""
     labels = list(runs)
     by_name = [{(r["group"], r["name"]): r for r in runs[lab]} for lab in labels]
-    head = f"{'case':<22} {'contender':<16}" + "".join(f" {lab:>34}" for lab in labels) + "  target / issue"
-    sub = f"{'':<22} {'':<16}" + "".join(f" {'median':>10} {'x numpy':>8} {'(IQR)':>14}" for _ in labels)
+    head = f"{'case':<28} {'contender':<16}" + "".join(f" {lab:>34}" for lab in labels) + "  target / issue"
+    sub = f"{'':<28} {'':<16}" + "".join(f" {'median':>10} {'x numpy':>8} {'(IQR)':>14}" for _ in labels)
     lines = [head, sub]
     for rec in runs[labels[0]]:
         key = (rec["group"], rec["name"])
@@ -190,14 +210,18 @@ def table(runs: dict) -> str:
                     continue
                 iqr = f"({c['ratio_q1']:.2f}-{c['ratio_q3']:.2f})"
                 cells += f" {fmt_time(c['median_s']):>10} {c['ratio']:>8.2f} {iqr:>14}"
-                if n.startswith("chainrule") and rec["target"] is not None:
-                    note += f"{'' if not note else ', '}<= {rec['target']}x: {'ok' if c['ratio'] <= rec['target'] else 'MISSED'}"
-            if not n.startswith("chainrule") and n in rec["reported"]:
+                goal = rec.get("targets", {}).get(n, rec["target"] if n.startswith("chainrule") else None)
+                if goal is not None:
+                    note += f"{'' if not note else ', '}<= {goal}x: {'ok' if c['ratio'] <= goal else 'MISSED'}"
+            if not note and n in rec["reported"]:
                 note = f"issue measured {rec['reported'][n]}x"
+            facts = rec.get("extra", {}).get(n, {})
+            if facts:
+                note += ("" if not note else ", ") + ", ".join(f"{k} {v}" for k, v in facts.items())
             case = f"{rec['group']}/{rec['name']}" if first else ""
-            lines.append(f"{case:<22} {n:<16}{cells}  {note}")
+            lines.append(f"{case:<28} {n:<16}{cells}  {note}")
             first = False
         for lab, found in zip(labels, by_name):
             for n, why in found.get(key, {}).get("skipped", {}).items():
-                lines.append(f"{'':<22} {n:<16} skipped at {lab}: {why}")
+                lines.append(f"{'':<28} {n:<16} skipped at {lab}: {why}")
     return "\n".join(lines)

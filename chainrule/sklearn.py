@@ -26,15 +26,15 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 class _MLPBase(BaseEstimator):
     """Shared parameters and training; subclasses say how targets and outputs are read.
 
-    Beyond scikit-learn's parameters: ``init`` (the weight initializer) and ``compile`` (True: each
-    batch's forward and backward pass runs as one ``cr.compile`` program, the same numbers as the
-    eager step, see ``cr.fit``)."""
+    Beyond scikit-learn's parameters: ``init`` (the weight initializer) and ``compile`` ("auto",
+    the default, and True: each batch's forward and backward pass runs as one ``cr.compile``
+    program, the same numbers as the eager step; False: eager; see ``cr.fit``)."""
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", solver="adam", alpha=1e-4,
                  batch_size="auto", learning_rate_init=1e-3, max_iter=200, momentum=0.9,
                  nesterovs_momentum=True, shuffle=True, random_state=None, tol=1e-4, n_iter_no_change=10,
                  early_stopping=False, validation_fraction=0.1, init=None, warm_start=False, verbose=False,
-                 compile=False):
+                 compile="auto"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -80,7 +80,7 @@ class _MLPBase(BaseEstimator):
                             batch_size=batch, shuffle=self.shuffle, seed=seed, early_stopping=stop,
                             validation_split=self.validation_fraction if self.early_stopping else None,
                             metrics=(monitor[4:],) if self.early_stopping else (), progress=bool(self.verbose),
-                            history=self.history_, compile=bool(self.compile))
+                            history=self.history_, compile=self.compile)
         self.loss_curve_ = list(self.history_.history["loss"])
         self.loss_ = self.loss_curve_[-1]
         self.n_iter_ = len(self.history_)

@@ -68,3 +68,22 @@ def test_readme_train_commands_reach_a_good_accuracy(argv, tmp_path, capsys):
     out, err = capsys.readouterr()
     assert code == 0, err
     assert json.loads(out)["test_accuracy"] >= 0.95
+
+
+def _blocks_with_output():
+    """(python block, the ```text block right after it): what the README says the block prints."""
+    text = README.read_text()
+    return re.findall(r"```python\n((?:(?!```).)*?)```\n\n(?:(?!```).)*?```text\n(.*?)```", text, flags=re.S)
+
+
+def test_readme_shows_what_its_blocks_print(tmp_path):
+    """A printed result in the README (the quiz's compiled program) is the block's real output."""
+    pairs = _blocks_with_output()
+    assert any("source(" in code for code, _ in pairs)
+    for code, shown in pairs:
+        script = tmp_path / "block.py"
+        script.write_text(code)
+        done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stdout.rstrip("\n").endswith(shown.rstrip("\n")), (done.stdout, shown)

@@ -68,8 +68,11 @@ def register(sub):
     g.add_argument("--diagnostics", action="store_true", help="record per layer and epoch the gradient and weight "
                    "norms, the update/weight ratio and the saturated and dead units (in metrics.json and "
                    "diagnostics.png), and warn naming the layer where gradients vanish or explode")
-    g.add_argument("--compile", action="store_true", help="compute each batch's forward and backward pass as one "
-                   "compiled program (cr.compile: traced on the first batch; the same numbers as the eager step)")
+    step = g.add_mutually_exclusive_group()
+    step.add_argument("--compile", action="store_true", help="compute each batch's forward and backward pass as one "
+                      "compiled program (cr.compile: traced on the first batch; the same numbers as the eager step; "
+                      "the default)")
+    step.add_argument("--no-compile", action="store_true", help="train eagerly: record and walk a graph per batch")
     g.add_argument("--no-shuffle", action="store_true", help="visit the examples in file order every epoch")
     g.add_argument("--patience", type=int, default=None, help="stop when the validation loss has not improved "
                    "for this many epochs, and keep the best weights")
@@ -337,6 +340,14 @@ def resolve(args):
             "activation": activation, "init": init}
 
 
+def _compile_choice(args):
+    """fit's ``compile``: forced on or off by --compile / --no-compile, else "auto" (compiled for
+    the MLP and losses chainrule builds here)."""
+    if getattr(args, "compile", False) and getattr(args, "no_compile", False):
+        raise usage("--compile and --no-compile: choose one")
+    return True if getattr(args, "compile", False) else False if getattr(args, "no_compile", False) else "auto"
+
+
 class Training:
     """One run of `chainrule train`, set up by ``setup`` (every check passed, model built) and
     trained by ``fit``; `chainrule train` and each run of `chainrule sweep` are this same code."""
@@ -353,7 +364,7 @@ class Training:
                                seed=args.seed, validation=self.validation,
                                metrics=None if self.classification else ("mse", "r2"),
                                early_stopping=args.patience, callbacks=self.callbacks, progress=progress,
-                               diagnostics=args.diagnostics, compile=getattr(args, "compile", False))
+                               diagnostics=args.diagnostics, compile=_compile_choice(args))
         except (TrainingError, DataError) as err:
             raise usage(str(err)) from None
         self.seconds = time.perf_counter() - began
@@ -393,7 +404,7 @@ class Training:
                 + (f" momentum {s['momentum']:g}" if s["optimizer"] == "sgd" else "")
                 + (f" weight decay {args.weight_decay:g}" if args.weight_decay else "")
                 + f", {args.epochs} epochs of batch {args.batch_size}, schedule {s['schedule']}, seed {args.seed}"
-                + (", compiled" if getattr(args, "compile", False) else ""))
+                + (", eager" if getattr(args, "no_compile", False) else ""))
 
 
 def setup(args, data=None):

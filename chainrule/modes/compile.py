@@ -34,6 +34,16 @@ make the argument static (``static_argnums=``) or use ``cr.where``.
 On 0-d float64 values the program runs on Python floats with ``math`` (as the tape does), falling
 back to the array program where Python refuses (``1.0 / 0.0``, ``math.log(0)``). The array module
 is a parameter of the generated program (``backend=``, numpy today).
+
+Memory, with numpy (``inplace=True``, the default): a temporary of 16 KiB or more is written
+with ``out=`` into an array the compiled program keeps between calls (a pool of such sets, one
+per call running at once, so threads never share one), an elementwise result into the array of an
+input read for the last time (the SGD update ``p - lr * g`` over the dead gradient ``g``, a bias
+into the product it is added to). Results are always new arrays (a kept array returned would
+change under the caller on the next call) and arguments are never written. The ``fuse`` pass
+computes ``logsumexp`` and the softmax its backward needs from one exp (softmax cross-entropy)
+and applies a number multiplying a product (the learning rate of ``W - lr * (X.T @ g)``) to the
+product's smaller operand.
 """
 from __future__ import annotations
 
@@ -111,6 +121,21 @@ class Eqn:
                 yield v
         if self.params:
             yield from _vars_in(tuple(self.params.values()))
+
+
+class FusedEqn(Eqn):
+    """``out, out2 = prim[params](*ins)``: two equations the ``fuse`` pass computes in one place
+    (``logsumexp`` and the ``softmax`` its backward builds)."""
+
+    __slots__ = ("out2",)
+
+    def __init__(self, prim, ins, params, out, out2):
+        super().__init__(prim, ins, params, out)
+        self.out2 = out2
+
+    def __repr__(self):
+        head, rest = super().__repr__().split(" = ", 1)
+        return f"{head}, {self.out2.name}: {_aval(self.out2)} = {rest}"
 
 
 class Program:
@@ -485,10 +510,12 @@ def _arg_names(fn, n):
     return [names[i] if i < len(names) else f"a{i}" for i in range(n)]
 
 
-_RESERVED = set(REGISTRY) | set(dir(__builtins__) if isinstance(__builtins__, dict) else dir(__import__("builtins")))
+_RESERVED = ({"add_reduce", "logsumexp_softmax"} | set(REGISTRY)
+             | set(dir(__builtins__) if isinstance(__builtins__, dict) else dir(__import__("builtins"))))
 
 
 def _free_name(base, used):
+    base = base.lstrip("_")  # _names are the generated code's own (buffers); "_x" would never be free
     base = base if base.isidentifier() and not keyword.iskeyword(base) else "a"
     name = base
     # v1, g2 and c3 are the program's own names; the primitives' names are their impls
@@ -505,7 +532,7 @@ def dce(prog):
     live = {v for v in prog.outs if type(v) is Var}
     kept = []
     for e in reversed(prog.eqns):
-        if e.out in live:
+        if e.out in live or type(e) is FusedEqn and e.out2 in live:
             kept.append(e)
             live.update(e.reads())
     kept.reverse()
@@ -555,8 +582,11 @@ def cse(prog):
 def _rename(e, env):
     if not env:
         return e
-    return Eqn(e.prim, [env.get(v, v) if type(v) is Var else v for v in e.ins],
-               {k: _sub(v, env) for k, v in e.params.items()} if e.params else e.params, e.out)
+    ins = [env.get(v, v) if type(v) is Var else v for v in e.ins]
+    params = {k: _sub(v, env) for k, v in e.params.items()} if e.params else e.params
+    if type(e) is FusedEqn:
+        return FusedEqn(e.prim, ins, params, e.out, e.out2)
+    return Eqn(e.prim, ins, params, e.out)
 
 
 def fold_constants(prog):
@@ -591,18 +621,32 @@ def _is_number(lit, value):
     return isinstance(v, np.ndarray) and v.dtype.kind in "fiub" and v.size <= 1 << 16 and bool(np.all(v == value))
 
 
+def _whole(index):
+    """Whether ``index`` is made of slices with step 1 (and ``...``): on a result of its input's
+    shape, the whole array."""
+    parts = index if type(index) is tuple else (index,)
+    return all(p is Ellipsis or type(p) is slice and p.step in (None, 1) and not any(_vars_in(p)) for p in parts)
+
+
 def simplify(prog):
     """Remove no-ops: a reshape, broadcast_to, astype or transpose that gives its input's shape
-    and dtype back (for transpose: of at most one axis), ``x * 1``, ``1 * x``, ``x / 1``,
-    ``x + 0``, ``0 + x``, ``x - 0``, where the result has x's shape and dtype."""
+    and dtype back (for transpose: of at most one axis; a reshape of a reshape is one reshape),
+    a slice of the whole array, ``x * 1``, ``1 * x``, ``x / 1``, ``x + 0``, ``0 + x``, ``x - 0``,
+    where the result has x's shape and dtype."""
     env = {}
     kept = []
     relu_of = {}  # z -> relu(z): the mask z > 0 is read from relu(z) > 0 (the same booleans, NaN too)
+    reshaped = {}  # reshape(x) -> x: a reshape of a reshape is one reshape of x (none if x's shape)
     for e in prog.eqns:
         e = _rename(e, env)
         name = e.prim.name
         ins = e.ins
         alias = None
+        if name == "reshape" and ins[0] in reshaped and set(e.params) == {"shape"}:
+            e = Eqn(e.prim, [reshaped[ins[0]]], e.params, e.out)
+            ins = e.ins
+        if name == "reshape" and type(ins[0]) is Var and set(e.params) == {"shape"}:
+            reshaped[e.out] = ins[0]
         if name == "relu" and not e.params and type(ins[0]) is Var:
             relu_of[ins[0]] = e.out
         elif name == "greater" and ins[0] in relu_of and _is_number(ins[1], 0) and type(ins[1].value) is int:
@@ -610,6 +654,8 @@ def simplify(prog):
         if name in ("reshape", "broadcast_to", "astype") or (name == "transpose" and len(e.out.shape) <= 1):
             if _same(ins[0], e.out):
                 alias = ins[0]
+        elif name == "getitem" and _same(ins[0], e.out) and _whole(e.params.get("index")):
+            alias = ins[0]  # x[0:n] of n rows: x
         elif name in ("multiply", "add") and len(ins) == 2:
             unit = 1 if name == "multiply" else 0
             if _is_number(ins[1], unit) and _same(ins[0], e.out):
@@ -626,15 +672,278 @@ def simplify(prog):
     return Program(prog.name, prog.invars, kept, [_sub(v, env) for v in prog.outs], prog.out_def)
 
 
-PASSES = {"simplify": simplify, "fold": fold_constants, "cse": cse, "dce": dce}
+class _FusedPrim:
+    """The primitive of a :class:`FusedEqn`: a name (in the program and the source) and its numpy
+    implementation returning both results."""
+
+    __slots__ = ("name", "impl", "note")
+    scalar = None
+
+    def __init__(self, name, impl, note):
+        self.name, self.impl, self.note = name, impl, note
+
+    def __repr__(self):
+        return f"<fused {self.name}>"
+
+
+def _lse_softmax_impl(x, axis=None, keepdims=False):
+    """``(logsumexp(x), softmax(x))`` from one exp: with m the max (0 where it is not finite, as
+    logsumexp's impl), e = exp(x - m), s = sum(e): logsumexp = log(s) + m and softmax =
+    exp(x - logsumexp) = e / s, computed in place in e."""
+    if x.ndim == 2 and type(axis) is int and axis % 2 == 1 and x.shape[1] < 64:
+        return _lse_softmax_rows(x, keepdims)
+    m = np.maximum.reduce(x, axis=axis, keepdims=True)
+    finite = np.isfinite(m)
+    if not np.logical_and.reduce(finite, None):
+        m = np.where(finite, m, 0)
+    e = np.subtract(x, m)
+    np.exp(e, out=e)
+    s = np.add.reduce(e, axis=axis, keepdims=True)
+    e /= s
+    lse = np.log(s)
+    lse += m
+    if not keepdims:
+        lse = np.squeeze(lse, axis=axis) if axis is not None else lse.reshape(())
+    return lse, e
+
+
+def _lse_softmax_rows(x, keepdims):
+    """``_lse_softmax_impl`` over the rows of a batch of a few classes (the logits of a
+    classifier): numpy reduces a short contiguous axis slowly (a loop per row), so the classes go
+    down a transposed copy, every step is an operation on whole rows of the batch, and the
+    softmax comes back as the transposed view."""
+    e = x.T.copy()
+    m = np.maximum.reduce(e, 0)
+    finite = np.isfinite(m)
+    if not np.logical_and.reduce(finite):
+        m = np.where(finite, m, 0)
+    np.subtract(e, m, out=e)
+    np.exp(e, out=e)
+    s = np.add.reduce(e, 0)
+    e /= s
+    lse = np.log(s)
+    lse += m
+    return (lse[:, None] if keepdims else lse), e.T
+
+
+LSE_SOFTMAX = _FusedPrim("logsumexp_softmax", _lse_softmax_impl,
+                         "fused: logsumexp and the softmax of its backward, exp(x - logsumexp), from one exp")
+
+
+def _kept_shape(shape, axis):
+    """``shape`` with the reduced axes (``axis`` as numpy takes it) kept as 1."""
+    if axis is None:
+        axes = set(range(len(shape)))
+    else:
+        axes = {a % len(shape) for a in (axis if isinstance(axis, (tuple, list)) else (axis,))}
+    return tuple(1 if k in axes else d for k, d in enumerate(shape))
+
+
+def fuse(prog):
+    """Fusion of the softmax cross-entropy pattern: ``l = logsumexp(x)`` and the softmax its
+    backward computes, ``exp(x - reshape(l))``, become one equation ``l, s =
+    logsumexp_softmax(x)`` (one max, one exp, one sum; the softmax is e / sum e). The subtract
+    and reshape go when nothing else reads them. Then two rewrites of products
+    (:func:`_transpose_products`, :func:`_scale_products`): ``(A @ B).T`` as ``B.T @ A.T`` and
+    ``s * (A @ B)`` as ``A @ (s * B)`` with B the smaller. (The other fusions, the ReLU mask read
+    from the ReLU's output and the bias added into a product's array, are in ``simplify`` and in
+    the generator's memory plan, :func:`_plan`.)"""
+    defs = {e.out: (i, e) for i, e in enumerate(prog.eqns)}
+    readers = {}
+    for e in prog.eqns:
+        for v in e.reads():
+            readers[v] = readers.get(v, 0) + 1
+    for v in prog.outs:
+        readers[v] = readers.get(v, 0) + 2
+    fused = {}  # index of the logsumexp -> the softmax Var
+    drop = set()
+    for i, e in enumerate(prog.eqns):
+        if e.prim.name != "exp" or e.params or type(e.ins[0]) is not Var or e.ins[0] not in defs:
+            continue
+        j, sub = defs[e.ins[0]]
+        if sub.prim.name != "subtract" or sub.params or len(sub.ins) != 2:
+            continue
+        x, r = sub.ins
+        if type(x) is not Var or type(r) is not Var or r not in defs or x.dtype.kind != "f" or not x.shape:
+            continue
+        k, red = defs[r]
+        chain = [j]
+        if red.prim.name == "reshape" and type(red.ins[0]) is Var and red.ins[0] in defs:
+            chain.append(k)
+            k, red = defs[red.ins[0]]
+        if (red.prim.name != "logsumexp" or red.ins[0] is not x or k in fused or set(red.params) - {"axis", "keepdims"}
+                or sub.out.shape != x.shape or e.out.dtype != x.dtype or red.out.dtype != x.dtype
+                or r.shape not in ((), _kept_shape(x.shape, red.params.get("axis")))):
+            continue
+        fused[k] = e.out
+        drop.add(i)
+        for c in chain:  # the subtract, then the reshape: dropped when the next link was their only reader
+            if readers.get(prog.eqns[c].out, 0) != 1:
+                break
+            drop.add(c)
+    if fused:
+        eqns = [FusedEqn(LSE_SOFTMAX, e.ins, e.params, e.out, fused[i]) if i in fused else e
+                for i, e in enumerate(prog.eqns) if i not in drop]
+        prog = Program(prog.name, prog.invars, eqns, prog.outs, prog.out_def)
+    return _scale_products(_transpose_products(prog))
+
+
+def _fresh_names(prog):
+    """New names v/g<k> after the program's own."""
+    return itertools.count(1 + max((int(v.name[1:]) for e in prog.eqns for v in (e.out, getattr(e, "out2", e.out))
+                                    if v.name[:1] in "vg" and v.name[1:].isdigit()), default=0))
+
+
+def _is_transpose(e):
+    return (e.prim.name == "transpose" and len(e.out.shape) == 2 and type(e.ins[0]) is Var
+            and e.params.get("axes") in (None, (1, 0), [1, 0]))
+
+
+def _transpose_products(prog):
+    """``(A @ B).T`` (the product read only there) computed as ``B.T @ A.T``: BLAS reads the
+    transposed operands as they are and the result comes in the transposed layout, so an update
+    ``W - lr * (X.T @ g).T`` of a weight stored (out, in) (cr.nn's layout) runs on contiguous
+    arrays rather than through a transposed view."""
+    readers = {}
+    for e in prog.eqns:
+        for v in e.reads():
+            readers[v] = readers.get(v, 0) + 1
+    outs = {v for v in prog.outs if type(v) is Var}
+    defs = {e.out: i for i, e in enumerate(prog.eqns)}
+    names = None
+    new = {}  # index of the transpose -> the equations that replace it
+    drop = set()
+    for i, e in enumerate(prog.eqns):
+        # A result keeps the layout eager mode gives it: a gradient returned for a parameter
+        # stored as a transposed view (cr.nn's weights) is then updated along its memory order
+        if not _is_transpose(e) or e.ins[0] not in defs or e.out in outs:
+            continue
+        p = e.ins[0]
+        j = defs[p]
+        prod = prog.eqns[j]
+        if (prod.prim.name != "matmul" or prod.params or readers.get(p) != 1 or p in outs
+                or any((np.ndim(v.value) if type(v) is Lit else len(v.shape)) != 2 for v in prod.ins) or j in drop):
+            continue
+        names = names or _fresh_names(prog)
+        eqns = []
+        ops = []
+        for v in reversed(prod.ins):  # (A @ B).T = B.T @ A.T
+            if type(v) is Lit:
+                ops.append(Lit(v.value.T))
+            elif v in defs and _is_transpose(prog.eqns[defs[v]]):
+                ops.append(prog.eqns[defs[v]].ins[0])  # a transpose transposed: the array itself
+            else:
+                t = Var(f"g{next(names)}", v.shape[::-1], v.dtype)
+                eqns.append(Eqn(e.prim, [v], {"axes": (1, 0)}, t))
+                ops.append(t)
+        eqns.append(Eqn(prod.prim, ops, {}, e.out))
+        new[i] = eqns
+        drop.add(j)
+    if not new:
+        return prog
+    eqns = []
+    for i, e in enumerate(prog.eqns):
+        if i in new:
+            eqns.extend(new[i])
+        elif i not in drop:
+            eqns.append(e)
+    return dce(Program(prog.name, prog.invars, eqns, prog.outs, prog.out_def))
+
+
+def _scale_products(prog):
+    """``s * (A @ B)`` (s a number, the product read only there, or its transpose read only
+    there) computed as ``A @ (s * B)`` when B is smaller than the product (or A, the smaller
+    one): the SGD update ``W - lr * (X.T @ g)`` scales the (batch, out) cotangent rather than the
+    (in, out) gradient, a pass less over the largest array of the step. Equal up to rounding (s
+    applied before the sums rather than after)."""
+    readers = {}
+    for e in prog.eqns:
+        for v in e.reads():
+            readers[v] = readers.get(v, 0) + 1
+    for v in prog.outs:
+        readers[v] = readers.get(v, 0) + 2
+    defs = {e.out: i for i, e in enumerate(prog.eqns)}
+    count = _fresh_names(prog)
+    new = {}  # index of an equation -> the equations that replace it
+    drop = set()  # the multiplications by s, now done on the operand
+    for i, e in enumerate(prog.eqns):
+        if e.prim.name != "multiply" or e.params or len(e.ins) != 2:
+            continue
+        k = 0 if type(e.ins[0]) is Lit else 1
+        lit, g = e.ins[k], e.ins[1 - k]
+        if (type(lit) is not Lit or type(lit.value) not in (float, int) or type(g) is not Var or g not in defs
+                or readers.get(g) != 1 or g.dtype.kind != "f" or g.dtype != e.out.dtype or g.shape != e.out.shape):
+            continue
+        j = t = defs[g]
+        prod = prog.eqns[j]
+        x = prod.ins[0]
+        if (prod.prim.name == "sum" and set(prod.params) <= {"axis", "keepdims"}
+                and prod.params.get("axis") in (0, (0,)) and not prod.params.get("keepdims") and type(x) is Var and len(x.shape) == 2 and x.dtype == g.dtype
+                and x.dtype in (np.float32, np.float64) and j not in new):
+            # s * (column sums of x) as (s * ones) @ x: the bias update p - lr * sum(g, axis=0)
+            ones = np.full(x.shape[0], lit.value, x.dtype)
+            ones.flags.writeable = False
+            new[j] = [Eqn(REGISTRY["matmul"], [Lit(ones), x], {}, e.out)]
+            drop.add(i)
+            continue
+        if len(g.shape) != 2:
+            continue
+        if (prod.prim.name == "transpose" and type(prod.ins[0]) is Var and prod.ins[0] in defs
+                and readers.get(prod.ins[0]) == 1 and prod.params.get("axes") in (None, (1, 0), [1, 0])):
+            j = defs[prod.ins[0]]
+            prod = prog.eqns[j]
+        if prod.prim.name != "matmul" or prod.params or j in new or len(prod.out.shape) != 2:
+            continue
+        operands = [(math.prod(v.shape), n) for n, v in enumerate(prod.ins)
+                    if type(v) is Var and v.dtype == g.dtype and len(v.shape) == 2]
+        if not operands:
+            continue
+        size, n = min(operands, key=lambda t: (t[0], -t[1]))
+        if size >= math.prod(g.shape):
+            continue
+        op = prod.ins[n]
+        op_s = Var(f"g{next(count)}", op.shape, op.dtype)
+        ins = list(prod.ins)
+        ins[n] = op_s
+        if op in defs and _is_transpose(prog.eqns[defs[op]]):  # s * B.T as (s * B).T: B read in its order
+            b = prog.eqns[defs[op]].ins[0]
+            b_s = Var(f"g{next(count)}", b.shape, b.dtype)
+            scale = [Eqn(e.prim, [lit, b] if k == 0 else [b, lit], {}, b_s),
+                     Eqn(prog.eqns[defs[op]].prim, [b_s], {"axes": (1, 0)}, op_s)]
+        else:
+            scale = [Eqn(e.prim, [lit, op] if k == 0 else [op, lit], {}, op_s)]
+        # the values that hold s times what they held get new names (the product's and its
+        # transpose's: a name of the trace, such as an adjoint's, no longer fits); the result of
+        # the multiplication keeps its own
+        if t == j:
+            new[j] = scale + [Eqn(prod.prim, ins, {}, e.out)]
+        else:
+            p_s = Var(f"g{next(count)}", prod.out.shape, prod.out.dtype)
+            new[j] = scale + [Eqn(prod.prim, ins, {}, p_s)]
+            new[t] = [Eqn(prog.eqns[t].prim, [p_s], prog.eqns[t].params, e.out)]
+        drop.add(i)
+    if not new:
+        return prog
+    eqns = []
+    for i, e in enumerate(prog.eqns):
+        if i in new:
+            eqns.extend(new[i])
+        elif i not in drop:
+            eqns.append(e)
+    return dce(Program(prog.name, prog.invars, eqns, prog.outs, prog.out_def))  # the transposes it no longer reads
+
+
+PASSES = {"simplify": simplify, "fold": fold_constants, "cse": cse, "dce": dce, "fuse": fuse}
 
 
 def optimize(prog, passes=tuple(PASSES)):
-    """Apply the named passes in order, twice (one pass opens work for another)."""
+    """Apply the named passes in order, twice (one pass opens work for another); ``fuse`` once,
+    last (the other passes see one output per equation)."""
     for _ in range(2):
         for p in passes:
-            prog = PASSES[p](prog)
-    return prog
+            if p != "fuse":
+                prog = PASSES[p](prog)
+    return fuse(prog) if "fuse" in passes else prog
 
 
 # ---------------------------------------------------------------- code generation
@@ -690,18 +999,38 @@ def _impl_for(prim, backend):
     raise NotImplementedError(f"cr.compile: no implementation of {prim.name} for the array module {backend!r}")
 
 
-def _line(e, n, floats, out=None):
+def _line(e, n, floats, out=None, note=""):
     """One line of source for the equation ``e`` (``floats``: names holding Python floats in the
-    float program; None in the array program; ``out``: a dead input whose buffer takes the result)."""
+    float program; None in the array program; ``out``: the name of the array that takes the
+    result, a dead input's or a kept buffer; ``note``: a comment for the line)."""
     prim = e.prim
+    if type(e) is FusedEqn:
+        params = "".join(f", {k}={n.expr(v)}" for k, v in e.params.items())
+        n.env[prim.name] = _impl_for(prim, n.backend)
+        return (f"# {prim.note}\n{e.out.name}, {e.out2.name} = {prim.name}({n.expr(e.ins[0])}{params})")
     if out is not None:
+        note = f"  # {note}" if note else ""
         args = ", ".join(n.expr(v) for v in e.ins)
-        if prim.name == "relu":  # its impl's computation, written into the dead input
+        name = e.out.name
+        if prim.name == "relu":  # its impl's computation, written into the given array
             n.env["maximum"] = np.maximum
             zeros = np.zeros(e.out.shape[-1], e.out.dtype)
             zeros.flags.writeable = False
-            return f"{e.out.name} = maximum({args}, {n.const(zeros)}, out={out.name})"
-        return f"{e.out.name} = {n.impl(prim)}({args}, out={out.name})"
+            return f"{name} = maximum({args}, {n.const(zeros)}, out={out}){note}"
+        if prim.name == "matmul":
+            n.env["matmul"] = np.matmul
+            return f"{name} = matmul({args}, out={out}){note}"
+        if prim.name == "linear":  # the impl's steps (see the array program's line below)
+            n.env["matmul"] = np.matmul
+            x, w, b = (n.expr(v) for v in e.ins)
+            return f"{name} = matmul({x}, {w}.T, out={out})\n{name} += {b}  # the bias added into the product's array"
+        if prim.name in ("sum", "mean"):
+            n.env["add_reduce"] = np.add.reduce
+            line = f"{name} = add_reduce({args}, {n.expr(e.params.get('axis'))}, None, {out}){note}"
+            if prim.name == "mean":
+                line += f"\n{name} /= {math.prod(e.ins[0].shape) // max(math.prod(e.out.shape), 1)}"
+            return line
+        return f"{name} = {n.impl(prim)}({args}, out={out}){note}"
     # a float64 number beside float64 values is written as a Python float: the same result
     f64 = all(v.dtype == _F64_DTYPE for v in e.ins if type(v) is Var)
     args = [repr(float(v.value)) if f64 and type(v) is Lit and type(v.value) is _F64 and math.isfinite(v.value)
@@ -717,11 +1046,20 @@ def _line(e, n, floats, out=None):
             return f"{e.out.name} = {n.impl(prim, scalar=True)}({args[0]})"
     if prim.name in _INFIX and len(args) == 2 and not e.params:
         return f"{e.out.name} = {args[0]} {_INFIX[prim.name]} {args[1]}"
+    a = e.ins[0].value if type(e.ins[0]) is Lit else None
+    if (prim.name == "matmul" and n.backend is np and len(args) == 2 and type(a) is np.ndarray and a.ndim == 1
+            and a.size and type(e.ins[1]) is Var and len(e.ins[1].shape) == 2 and np.all(a == a[0])):
+        # the fuse pass's s * sum(x, axis=0): a row of s times x
+        return f"{e.out.name} = {args[0]} @ {args[1]}  # {str(a[0])} * column sums of {args[1]}"
     # numpy's own spelling of a few impls on numpy arrays (the same computation, one call less):
     # only where every input is a value of the array program (not a Python float)
     if n.backend is np and all(type(v) is Var and (floats is None or v.name not in floats) for v in e.ins):
         if prim.name == "matmul" and len(args) == 2 and e.out.shape:
             return f"{e.out.name} = {args[0]} @ {args[1]}"
+        if prim.name == "getitem" and set(e.params) == {"index"}:  # the impl is x[index]
+            index = e.params["index"]
+            index = ", ".join(n.expr(v) for v in index) if type(index) is tuple and index else n.expr(index)
+            return f"{e.out.name} = {args[0]}[{index}]"
         axes = e.params.get("axes")
         if prim.name == "transpose" and (axes is None or tuple(axes) == tuple(range(len(e.out.shape)))[::-1]):
             return f"{e.out.name} = {args[0]}.T"
@@ -735,6 +1073,14 @@ def _line(e, n, floats, out=None):
             count = math.prod(e.ins[0].shape) // max(math.prod(e.out.shape), 1)
             return f"{e.out.name} = add_reduce({args[0]}, {n.expr(e.params.get('axis'))}) / {count}"
         if prim.name == "sum" and e.params and set(e.params) <= {"axis", "keepdims"} and not e.params.get("keepdims"):
+            x = e.ins[0]
+            if (e.params.get("axis") in (0, (0,)) and len(x.shape) == 2 and x.dtype == e.out.dtype
+                    and x.dtype in (np.float32, np.float64)):
+                # the column sums as a product with ones: BLAS's loop, about three times numpy's
+                # add.reduce over the first axis (a bias gradient)
+                ones = np.ones(x.shape[0], x.dtype)
+                ones.flags.writeable = False
+                return f"{e.out.name} = {n.const(ones)} @ {args[0]}  # column sums: ones @ {args[0]}"
             n.env["add_reduce"] = np.add.reduce
             return f"{e.out.name} = add_reduce({args[0]}, {n.expr(e.params.get('axis'))})"
     if prim.name == "negative" and not e.params:
@@ -746,45 +1092,111 @@ def _line(e, n, floats, out=None):
 # Primitives whose result is a new array of its own (never a view of an input): their values'
 # buffers may be written once no one reads them.
 _FRESH = {"matmul", "linear", "sum", "mean", "logsumexp", "softmax", "relu", "sigmoid", "softplus", "where",
-          "maximum", "minimum", "binary_cross_entropy", "scatter_add", "concatenate", "stack", "max"}
+          "maximum", "minimum", "binary_cross_entropy", "scatter_add", "concatenate", "stack", "max",
+          LSE_SOFTMAX.name}
 
 
 _REUSE_BYTES = 1 << 16  # 64 KiB: the 784-256-256-10 step's (128, 256) float32 values are 128 KiB
+_KEEP_BYTES = 1 << 14  # 16 KiB: kept arrays save the allocation (its ReLU masks are 32 KiB)
 
 
-def _reusable(prog):
-    """``{equation index: input Var}``: elementwise ufunc equations that can write their result
-    into the buffer of an input read for the last time (``out=``), so a call makes fewer large
-    temporaries. The input must be an array made by the program (not an argument, a constant or a
-    result), by a primitive that makes new arrays, never read by one that may return a view of it,
-    and have the result's shape and dtype. Only arrays of at least ``_REUSE_BYTES``: numpy and
-    malloc recycle small blocks themselves, and ``out=`` costs a keyword (and some readability)."""
+def _fresh(e):
+    return e.prim.name in _FRESH or isinstance(e.prim.impl, np.ufunc)
+
+
+def _writes_out(e):
+    """Whether the generator can write ``e``'s result into a given array (``out=``)."""
+    name, ins, out = e.prim.name, e.ins, e.out
+    if not out.shape:
+        return False
+    if isinstance(e.prim.impl, np.ufunc):
+        return e.prim.impl.nout == 1 and not e.params
+    if name == "relu":
+        return out.dtype.kind == "f" and not e.params
+    if name == "matmul":
+        return len(ins) == 2 and not e.params
+    if name == "linear":
+        return _linear_inline(e)
+    if name in ("sum", "mean"):
+        return (out.dtype.kind == "f" and e.ins[0].dtype == out.dtype and set(e.params) <= {"axis", "keepdims"}
+                and not e.params.get("keepdims") and type(ins[0]) is Var)
+    return False
+
+
+def _linear_inline(e):
+    """Whether ``linear(x, W, b)`` is written out as ``x @ W.T`` then ``+= b`` (its impl's steps)."""
+    x, w, b = e.ins
+    return (all(type(v) is Var for v in e.ins) and x.shape and len(w.shape) == 2 and b.shape in ((), w.shape[:1])
+            and np.result_type(x.dtype, w.dtype) == e.out.dtype)
+
+
+def _plan(prog):
+    """Where the array program writes its values: ``(reuse, buffers)``.
+
+    ``reuse`` ``{equation index: input Var}``: an elementwise equation (a ufunc, relu) writes its
+    result into the array of an input read for the last time (``out=``): the SGD update
+    ``p - lr * g`` into the dead gradient g, a bias add into the product it is added to. The input
+    must be an array made by the program (not an argument, a constant or a result of a
+    primitive that may return a view), never read through a view, with the result's shape and
+    dtype, and of at least ``_REUSE_BYTES`` (numpy and malloc recycle small blocks themselves; a
+    softmax of the fused softmax cross-entropy is updated in place at any size).
+
+    ``buffers`` ``{Var: slot}``: values whose array is kept between calls (a matmul, ufunc, relu,
+    sum or mean written with ``out=`` into an array of the compiled entry) so a call makes no new
+    large temporaries: every value of at least ``_KEEP_BYTES`` that the generator can write with
+    ``out=`` and that does not escape, i.e. neither it nor a value written in place into its
+    array (or a view of those) is a result. Results are always fresh arrays: a kept array
+    returned would change under the caller on the next call (copying results instead would cost
+    a pass over each)."""
     last = {}
     viewed = set()
     for i, e in enumerate(prog.eqns):
-        fresh = e.prim.name in _FRESH or isinstance(e.prim.impl, np.ufunc)
+        fresh = _fresh(e)
         for v in e.reads():
             last[v] = i
             if not fresh:
                 viewed.add(v)  # a transpose, reshape, getitem, ... may share its memory
-    owned = {e.out for e in prog.eqns if e.prim.name in _FRESH or isinstance(e.prim.impl, np.ufunc)}
+    owned = set()
+    small = set()  # softmaxes of the fused softmax cross-entropy: in place at any size
+    for e in prog.eqns:
+        if _fresh(e):
+            owned.add(e.out)
+        if type(e) is FusedEqn:
+            owned.add(e.out2)
+            small.add(e.out2)
     outs = {v for v in prog.outs if type(v) is Var}
     taken = set()
     reuse = {}
+    root = {}  # a value -> the value whose array holds it
     for i, e in enumerate(prog.eqns):
         ufunc = isinstance(e.prim.impl, np.ufunc) and e.prim.impl.nout == 1
         relu = e.prim.name == "relu" and e.out.dtype.kind == "f"  # maximum(x, row of zeros), see _relu_impl
-        if (not (ufunc or relu) or e.params or not e.out.shape
-                or math.prod(e.out.shape) * e.out.dtype.itemsize < _REUSE_BYTES):
+        if not (ufunc or relu) or e.params or not e.out.shape:
             continue
+        big = math.prod(e.out.shape) * e.out.dtype.itemsize >= _REUSE_BYTES
         for v in e.ins:
             if (type(v) is Var and v in owned and last.get(v) == i and v not in viewed and v not in outs
-                    and v not in taken and v.shape == e.out.shape and v.dtype == e.out.dtype):
+                    and v not in taken and v.shape == e.out.shape and v.dtype == e.out.dtype
+                    and (big or v in small)):
                 reuse[i] = v
                 taken.add(v)
                 owned.add(e.out)
+                root[e.out] = root.get(v, v)
+                if v in small:
+                    small.add(e.out)
                 break
-    return reuse
+    # what a result may share memory with: the results, and (backwards) what views of them read
+    escape = set(outs)
+    for e in reversed(prog.eqns):
+        if not _fresh(e) and e.out in escape:
+            escape.update(e.reads())
+    escape = {root.get(v, v) for v in escape}
+    buffers = {}
+    for i, e in enumerate(prog.eqns):
+        if (i not in reuse and type(e) is not FusedEqn and e.out not in escape and _writes_out(e)
+                and math.prod(e.out.shape) * e.out.dtype.itemsize >= _KEEP_BYTES):
+            buffers[e.out] = len(buffers)
+    return reuse, buffers
 
 
 def _float_inputs(e, floats):
@@ -831,8 +1243,28 @@ def generate(prog, backend=np, floats=True, inplace=True):
     scalar_in = floats and prog.invars and all(v.scalar for v in prog.invars)
     # numpy's inf for 1.0 / 0.0 (the float program falls back to this one with Python floats)
     body = [f"{v.name} = F64({v.name})" for v in prog.invars if v.py or scalar_in]
-    reuse = _reusable(prog) if inplace and backend is np else {}
-    body += [_line(e, n, None, reuse.get(i)) for i, e in enumerate(prog.eqns)]
+    reuse, buffers = _plan(prog) if inplace and backend is np else ({}, {})
+    pool = []  # the idle sets of kept arrays (one set per call running at once)
+    if buffers:
+        # a set of arrays per call: taken from the pool (or made when every set is in use, by
+        # another thread or a call inside this one) and given back at the end; list.pop and
+        # list.append are atomic, so two threads never hold the same set
+        specs = [(v.shape, v.dtype) for v in buffers]
+        n.env["_pool"] = pool
+        n.env["_take"] = functools.partial(_take, pool, specs, backend.empty)
+        names = ", ".join(f"_b{k}" for k in range(len(buffers)))
+        body.append(f"{names}{',' if len(buffers) == 1 else ''} = _bufs = _take()  # this call's kept arrays")
+    defs = {e.out: e for e in prog.eqns}
+    for i, e in enumerate(prog.eqns):
+        if i in reuse:
+            into = reuse[i]
+            note = ("the bias added into the product's array" if e.prim.name == "add" and into in defs
+                    and defs[into].prim.name == "matmul" else "")
+            body.append(_line(e, n, None, into.name, note))
+        else:
+            body.append(_line(e, n, None, f"_b{buffers[e.out]}" if e.out in buffers else None))
+    if buffers:
+        body.append("_pool.append(_bufs)")
     n.env["F64"] = _F64
     outs = [n.expr(v) for v in prog.outs]
     ret = _return_expr(prog.out_def, outs)
@@ -859,7 +1291,16 @@ def generate(prog, backend=np, floats=True, inplace=True):
         source = "\n".join(lines) + "\n"
     fn = _exec(source, prog.name, n.env)
     fn.unflatten = prog.out_def if unflat else None
+    fn.buffers = pool
     return source, fn
+
+
+def _take(pool, specs, empty):
+    """A set of kept arrays for one call: an idle one, or new ones when all are in use."""
+    try:
+        return pool.pop()
+    except IndexError:
+        return tuple(empty(shape, dtype) for shape, dtype in specs)
 
 
 def _indent(lines, depth):
@@ -1001,6 +1442,15 @@ class Compiled:
         """The (optimized) program for a call with these arguments; ``print`` shows it."""
         return self._entry(args, kwargs).program
 
+    def buffers(self, *args, **kwargs) -> list:
+        """The arrays the program for these arguments keeps between calls (``out=`` targets of
+        its large temporaries, made on its first call): a list of the idle sets, one tuple of
+        arrays per call that ran at once (usually one). Results are never among them, and a
+        call running while another holds a set gets new arrays; empty with ``inplace=False``.
+        The arrays stay allocated while the program is in the cache (``cache_clear()`` frees
+        them), as the workspace of a compiled kernel does."""
+        return self._entry(args, kwargs).buffers
+
     def cache_info(self):
         """``CacheInfo(hits, misses, maxsize, currsize)``, as functools.lru_cache."""
         return CacheInfo(self._hits, self._misses, self.maxsize, len(self._cache))
@@ -1062,8 +1512,10 @@ def compile(fn=None, *, static_argnums=(), maxsize=64, passes=tuple(PASSES), bac
     recently used dropped first); ``passes`` are the rewrites applied (``()``: none); ``backend``
     is the array module of the program; ``floats=False`` leaves out the program on Python floats
     that runs where every input is a 0-d float64 value; ``inplace=False`` keeps every value in
-    its own array (by default an elementwise result is written into the buffer of a temporary
-    read for the last time, ``out=``).
+    its own new array (by default, with numpy as the array module, an elementwise result is
+    written into the array of a large temporary read for the last time, and large temporaries
+    into arrays kept between calls, ``out=``: see :meth:`Compiled.buffers`; results are always
+    new arrays and arguments are never written).
 
     >>> import numpy as np, chainrule as cr
     >>> f = cr.compile(cr.grad(lambda x: cr.sum(x * x)))

@@ -507,7 +507,7 @@ def _positive_int(name, value):
 @for_training  # BLAS threads: one for small networks (chainrule.core.threads), or ``threads``
 def fit(model, loss, X, y, *, optimizer, epochs, batch_size=32, shuffle=True, seed=None, validation=None,
         validation_split=None, metrics=None, early_stopping=None, callbacks=(), progress=True, history=None,
-        threads=None, diagnostics=False, compile=False):
+        threads=None, diagnostics=False, compile="auto"):
     r"""Train ``model`` to minimise ``loss`` on (X, y) by minibatch gradient descent; return a History.
 
     Each epoch shuffles the rows (``shuffle``), and for each batch of ``batch_size`` rows takes one
@@ -536,9 +536,9 @@ def fit(model, loss, X, y, *, optimizer, epochs, batch_size=32, shuffle=True, se
     the model's forward and backward pass (traced on the first batch, and once more for a
     shorter last batch), then the optimizer steps as usual: the same numbers as the eager step
     to rounding. The model's ``forward`` must then be a function of its parameters and input
-    (no Python decisions on values; see ``cr.compile``). "auto": compiled for models and losses
-    made only of chainrule's own modules and losses, eager for your own code and under
-    ``detect_anomaly``.
+    (no Python decisions on values; see ``cr.compile``). "auto" (the default): compiled for
+    models and losses made only of chainrule's own modules and losses, eager for your own code
+    and under ``detect_anomaly``. False: eager (a graph recorded and walked per batch).
 
     >>> import chainrule as cr
     >>> X, y = cr.data.gaussians(n=100, seed=0)

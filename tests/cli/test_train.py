@@ -71,21 +71,27 @@ def test_same_seed_same_result(tmp_path, capsys):
     assert a == b
 
 
-def test_compile_flag_trains_the_same_model_as_the_eager_run(tmp_path, capsys):
+def test_compiled_and_eager_training_give_the_same_model(tmp_path, capsys):
     safetensors = pytest.importorskip("safetensors.numpy")
     results = {}
-    for flag in ((), ("--compile",)):
-        out_dir = tmp_path / ("compiled" if flag else "eager")
+    for flag in ("--no-compile", "--compile", None):  # None: the default, compiled
+        out_dir = tmp_path / str(flag)
         code, out, err = run(capsys, "train", "--data", "spiral", "--hidden", "16", "16", "--epochs", "5",
-                             "--seed", "1", "--out", str(out_dir), "--no-progress", "--no-figures", "--json", *flag)
+                             "--seed", "1", "--out", str(out_dir), "--no-progress", "--no-figures", "--json",
+                             *([flag] if flag else []))
         assert code == 0, err
-        assert (", compiled" in err) == bool(flag)
+        assert (", eager" in err) == (flag == "--no-compile")
         results[flag] = {k: v for k, v in last_json(out).items() if k not in ("seconds", "examples_per_second", "out")}
-    assert results[()] == results[("--compile",)]
-    eager, compiled = (safetensors.load_file(str(tmp_path / d / "model.safetensors")) for d in ("eager", "compiled"))
-    assert sorted(eager) == sorted(compiled)
-    for name in eager:
-        np.testing.assert_allclose(compiled[name], eager[name], rtol=1e-10, atol=1e-13)
+    assert results["--no-compile"] == results["--compile"] == results[None]
+    eager = safetensors.load_file(str(tmp_path / "--no-compile" / "model.safetensors"))
+    for flag in ("--compile", "None"):
+        compiled = safetensors.load_file(str(tmp_path / flag / "model.safetensors"))
+        assert sorted(eager) == sorted(compiled)
+        for name in eager:
+            np.testing.assert_allclose(compiled[name], eager[name], rtol=1e-10, atol=1e-13)
+    with pytest.raises(SystemExit) as info:  # argparse's usage error
+        main(["train", "--data", "xor", "--compile", "--no-compile", "--out", str(tmp_path / "x")])
+    assert info.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
 
 
 def test_two_dimensional_set_draws_the_plane(tmp_path, capsys):

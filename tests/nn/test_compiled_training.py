@@ -152,3 +152,20 @@ def test_auto_compiles_chainrule_models_and_losses_only():
     h = cr.fit(mlp, "cross_entropy", X, y, optimizer=cr.optim.SGD(mlp.parameters(), lr=0.1), epochs=2,
                progress=False, compile="auto")
     assert len(h) == 2
+
+
+def test_compiled_gradients_have_the_eager_layout():
+    """cr.nn keeps a weight as the transpose of an (in, out) array; its gradient comes out in the
+    same memory order as eagerly, so the optimizer's update runs along memory (a C-ordered
+    gradient of an F-ordered weight made the update 4 to 8 times slower)."""
+    X, y = cr.data.circle(n=64, seed=3)
+    model = cr.nn.MLP(2, [32, 16], 2, rng=0)
+    CompiledStep(model, cross_entropy)(X, y)
+    compiled = [p.grad.data for p in model.parameters()]
+    for p in model.parameters():
+        p.grad = None
+    cross_entropy(model(X), y).backward()
+    for p, g in zip(model.parameters(), compiled):
+        assert g.flags.c_contiguous == p.grad.data.flags.c_contiguous
+        assert g.flags.f_contiguous == p.grad.data.flags.f_contiguous
+        np.testing.assert_allclose(g, p.grad.data, rtol=1e-13, atol=1e-15)

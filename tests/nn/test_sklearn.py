@@ -111,8 +111,9 @@ def test_compile_trains_the_same_estimator(kind):
                     random_state=0, tol=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        eager, compiled = make(**settings).fit(X, y), make(compile=True, **settings).fit(X, y)
+        eager, compiled = make(compile=False, **settings).fit(X, y), make(compile=True, **settings).fit(X, y)
     assert compiled.get_params()["compile"] is True and clone(compiled).compile is True
+    assert make().get_params()["compile"] == "auto"
     np.testing.assert_allclose(compiled.loss_curve_, eager.loss_curve_, rtol=1e-12)
     out = "predict" if kind == "regression" else "predict_proba"
     np.testing.assert_allclose(getattr(compiled, out)(X), getattr(eager, out)(X), rtol=1e-10, atol=1e-12)
@@ -124,8 +125,8 @@ def test_scikit_learn_estimator_checks():
     # Every check of scikit-learn's estimator contract (API, input validation, cloning, fitting
     # scores) with settings that train in a fraction of a second.
     settings = dict(hidden_layer_sizes=(8,), learning_rate_init=0.03, max_iter=50, random_state=0)
-    for est in (MLPClassifier(**settings), MLPRegressor(**settings), MLPClassifier(compile=True, **settings),
-                MLPRegressor(compile=True, **settings)):
+    for est in (MLPClassifier(**settings), MLPRegressor(**settings), MLPClassifier(compile=False, **settings),
+                MLPRegressor(compile=False, **settings)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             results = check_estimator(est, on_fail=None)
