@@ -12,8 +12,10 @@ Protocol (client -> server, JSON text; every field checked, unknown ones refused
 
 Server -> client: JSON ``{"type": "config" | "data" | "error" | "explain" | "diagnostics", ...}`` and binary
 frames: a little-endian uint32 header length, the JSON header (padded with spaces to a multiple
-of 4 bytes), then float32 arrays: the GRID x GRID output map, one map per unit, and with
-``compare_init`` set, the second network's output map (its losses are in the header's "twin").
+of 4 bytes), then float32 arrays, named in order by the header's "arrays": the GRID x GRID output
+map ("boundary"; with more than two classes the predicted class, and "confidence" its
+probability), one map per unit ("maps"), and with ``compare_init`` set, the second network's
+output map ("twin_boundary", "twin_confidence"; its losses are in the header's "twin").
 A bad message gets ``{"type": "error", "message": ...}`` and the connection stays open.
 Nothing a client sends is evaluated: JSON is parsed, numbers checked, CSV cells go to float().
 """
@@ -52,15 +54,19 @@ MESSAGES = {
 }
 
 
+ARRAYS = ("boundary", "confidence", "maps", "twin_boundary", "twin_confidence")
+
+
 def encode_frame(frame: dict) -> bytes:
-    """A frame as bytes: uint32 header length, JSON header, float32 boundary and unit maps."""
-    arrays = ("boundary", "maps", "twin_boundary")
-    header = {k: v for k, v in frame.items() if k not in arrays}
-    header.update(type="frame", grid=GRID, n_maps=len(frame["maps"]))
+    """A frame as bytes: uint32 header length, JSON header, float32 boundary and unit maps
+    (the header's "arrays" names those present, in order; "maps" holds n_maps maps)."""
+    arrays = [k for k in ARRAYS if k in frame]
+    header = {k: v for k, v in frame.items() if k not in ARRAYS}
+    header.update(type="frame", grid=GRID, n_maps=len(frame["maps"]), arrays=arrays)
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 4)  # the float32 data start 4-byte aligned
     return b"".join([struct.pack("<I", len(text)), text,
-                     *(frame[k].astype("<f4", copy=False).data for k in arrays if k in frame)])
+                     *(frame[k].astype("<f4", copy=False).data for k in arrays)])
 
 
 def _parse(text):
@@ -86,7 +92,10 @@ def _parse(text):
 
 def _explain(session, index):
     """One training example's SGD step, traced by ``cr.viz.explain_step`` on a copy of the model
-    (the session's weights do not change)."""
+    (the session's weights do not change): its pages (html, text) and, for the diagram, its
+    numbers by layer. ``layers[0]`` is the input (value x, adjoint dJ/dx); ``layers[l]`` a hidden
+    layer (pre a_l, value z_l, adjoint dJ/dz_l, delta dJ/da_l); the last the output scores s (with
+    prob, the softmax y_hat). ``links[l - 1]`` holds W_l, b_l, their gradients and new values."""
     import copy
 
     from chainrule.viz import explain_step
@@ -98,8 +107,25 @@ def _explain(session, index):
         raise ConfigError("the step view follows explain_step, which traces softmax cross-entropy: "
                           "choose the loss softmax_ce")
     step = explain_step(copy.deepcopy(session.model), X[index], int(y[index]), lr=session.config["learning_rate"])
-    return {"type": "explain", "index": index, "loss": step.loss, "html": step.render("html"),
-            "text": step.render("text")}
+    plain = lambda v: np.asarray(v, dtype=np.float64).tolist()  # noqa: E731  (float32 -> float64 is exact)
+    hidden = len(session.model.layers) - 1
+    layers = [{"name": "x", "value": plain(step.value("x")), "adjoint": plain(step.grad("x"))}]
+    for l in range(1, hidden + 1):
+        suffix = "" if hidden == 1 else str(l)  # explain_step's names: a, z for one hidden layer
+        a = "a" + suffix
+        z = "z" + suffix if "z" + suffix in step.graph else a  # an identity activation adds no z
+        layers.append({"name": z, "pre": plain(step.value(a)), "value": plain(step.value(z)),
+                       "adjoint": plain(step.grad(z)), "delta": plain(step.grad(a))})
+    s, g = plain(step.value("s")), plain(step.grad("s"))
+    layers.append({"name": "s", "pre": s, "value": s, "adjoint": g, "delta": g, "prob": plain(step.value("y_hat"))})
+    rows = {short: (old, grad, new) for short, _, old, grad, new in step.params}
+    links = []
+    for l in range(1, hidden + 2):
+        w, b = rows[f"W{l}"], rows.get(f"b{l}")
+        links.append({"weight": plain(w[0]), "grad": plain(w[1]), "new": plain(w[2]),
+                      **({"bias": plain(b[0]), "bias_grad": plain(b[1])} if b is not None else {})})
+    return {"type": "explain", "index": index, "label": step.y, "prediction": step.prediction, "loss": step.loss,
+            "lr": step.lr, "layers": layers, "links": links, "html": step.render("html"), "text": step.render("text")}
 
 
 async def _handle(ws, session, msg):

@@ -31,6 +31,8 @@ MAX_CSV_BYTES = 256 * 1024  # an uploaded CSV: at most 256 KiB ...
 MAX_CSV_ROWS = 5000  # ... and 5000 points
 
 CLASSIFICATION = ("circle", "xor", "gaussians", "spiral")
+MULTICLASS = ("circle", "gaussians", "spiral")  # the sets that take `classes` 3..MAX_CLASSES
+MAX_CLASSES = 6  # the page's palette has this many colours
 REGRESSION = ("plane", "multi_gaussian")
 DATASETS = CLASSIFICATION + REGRESSION + ("custom",)
 
@@ -53,6 +55,8 @@ REGULARIZATIONS = ("none", "l1", "l2")
 MAX_LAYERS, MAX_WIDTH = 8, 16
 SCHEMA = {
     "dataset": ("choice", DATASETS),
+    # circle, gaussians, spiral: 2 (TensorFlow Playground's sets) or up to 6 rings, blobs, arms
+    "classes": ("int", (2, MAX_CLASSES)),
     "noise": ("float", (0.0, 1.0)),
     "n": ("int", (10, 2000)),
     "train_ratio": ("float", (0.1, 0.9)),
@@ -72,13 +76,13 @@ SCHEMA = {
     "compare_init": ("choice", ("none", *INITS)),
 }
 DEFAULTS = {
-    "dataset": "circle", "noise": 0.05, "n": 500, "train_ratio": 0.5, "features": ["x1", "x2"],
+    "dataset": "circle", "classes": 2, "noise": 0.05, "n": 500, "train_ratio": 0.5, "features": ["x1", "x2"],
     "hidden": [4, 2], "activation": "tanh", "loss": "bce", "init": "glorot", "optimizer": "sgd", "activations": [],
     "learning_rate": 0.03, "batch_size": 10, "regularization": "none", "reg_rate": 0.0, "seed": 1,
     "compare_init": "none",
 }
 # What a change of each setting rebuilds: the data (and so the model), the model, or the optimizer.
-_DATA_KEYS = {"dataset", "noise", "n", "train_ratio", "seed"}
+_DATA_KEYS = {"dataset", "classes", "noise", "n", "train_ratio", "seed"}
 _MODEL_KEYS = {"features", "hidden", "activation", "activations", "loss", "init", "compare_init"}
 
 
@@ -129,22 +133,29 @@ def validate(changes) -> dict:
     return {k: _check(k, v) for k, v in changes.items()}
 
 
-def parse_csv(text) -> tuple[np.ndarray, np.ndarray]:
-    """Points from CSV text: rows ``x1,x2,label`` (an optional header row of names first).
+def parse_csv(text) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """Points from CSV text: rows ``x1,x2,label`` (an optional header row of names first);
+    returns (X, y, number of classes, or None for a regression set).
 
-    Labels that are all 0 or 1 make a classification set, anything else a regression set.
+    Class labels are the whole numbers 0..K-1 (2 <= K <= 6, every class with a point). A header
+    that names the third column ``label`` or ``class`` says the set is classification, and a label
+    outside 0..5 is refused; ``target`` says regression; without either, labels that are class
+    labels make a classification set and any other values a regression set.
     Coordinates are rescaled by their largest magnitude into [-1, 1], the playground's square.
 
-    >>> X, y = parse_csv("x1,x2,label\\n0,0,1\\n2,1,0\\n-2,0,0\\n0,-1,1\\n")
-    >>> X.tolist(), y.tolist()
-    ([[0.0, 0.0], [1.0, 0.5], [-1.0, 0.0], [0.0, -0.5]], [1.0, 0.0, 0.0, 1.0])
+    >>> X, y, k = parse_csv("x1,x2,label\\n0,0,1\\n2,1,0\\n-2,0,2\\n0,-1,1\\n")
+    >>> X.tolist(), y.tolist(), k
+    ([[0.0, 0.0], [1.0, 0.5], [-1.0, 0.0], [0.0, -0.5]], [1.0, 0.0, 2.0, 1.0], 3)
     """
     if not isinstance(text, str):
         raise ConfigError(f"csv must be a string, got {type(text).__name__}")
     if len(text.encode("utf-8")) > MAX_CSV_BYTES:
         raise ConfigError(f"csv is larger than the limit of {MAX_CSV_BYTES // 1024} KiB")
     rows = [line.strip() for line in text.splitlines() if line.strip()]
+    column = None  # the header's name of the third column
     if rows and any(c.isalpha() for c in rows[0].replace("e", "").replace("E", "")):
+        names = rows[0].split(",")
+        column = names[2].strip().strip('"').lower() if len(names) == 3 else None
         rows = rows[1:]  # a header
     if len(rows) < 4:
         raise ConfigError(f"csv needs at least 4 data rows of x1,x2,label, got {len(rows)}")
@@ -163,7 +174,55 @@ def parse_csv(text) -> tuple[np.ndarray, np.ndarray]:
         raise ConfigError(f"csv row {int(np.flatnonzero(~np.isfinite(data).all(axis=1))[0]) + 1}: values must be finite")
     X, y = data[:, :2], data[:, 2]
     scale = np.abs(X).max()
-    return (X / scale if scale > 0 else X), y
+    return (X / scale if scale > 0 else X), y, _classes(y, column)
+
+
+def _classes(y, column):
+    """The number of classes of labels ``y`` (None: a regression target); see :func:`parse_csv`."""
+    if column == "target":
+        return None
+    bad = np.flatnonzero((y != np.round(y)) | (y < 0) | (y > MAX_CLASSES - 1))
+    k = int(y.max()) + 1 if not len(bad) else 0
+    missing = sorted(set(range(k)) - set(y.astype(int).tolist())) if k else []
+    if column not in ("label", "class"):
+        return k if k >= 2 and not missing else None
+    if len(bad):
+        raise ConfigError(f"csv row {int(bad[0]) + 1}: label {y[bad[0]]:g} is out of range: class labels are whole "
+                          f"numbers 0..{MAX_CLASSES - 1} (at most {MAX_CLASSES} classes); for a regression set "
+                          "name the third column 'target'")
+    if k < 2 or missing:
+        raise ConfigError(f"csv labels: class {missing[0] if missing else 1} has no points; the labels of K classes "
+                          "are 0..K-1, each with at least one point")
+    return k
+
+
+def multiclass(name, n, k, noise, seed):
+    """``k`` classes of 2-D points (labels 0..k-1, shuffled): ``circle`` k rings around a disc,
+    ``gaussians`` k blobs on a circle of radius 0.65, ``spiral`` k interleaved arms. ``noise``
+    jitters each coordinate, as in :mod:`chainrule.data.toy` (whose sets are the ``k = 2`` ones).
+
+    >>> X, y = multiclass("spiral", 90, 3, 0.0, seed=0)
+    >>> X.shape, np.bincount(y).tolist(), bool(np.abs(X).max() <= 1)
+    ((90, 2), [30, 30, 30], True)
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) * k // n  # as even as n allows
+    if name == "circle":  # class c: radii in the c-th of k bands, a gap between bands
+        radius = (labels + rng.uniform(0.15, 0.85, n)) / k
+        angle = rng.uniform(0.0, 2 * np.pi, n)
+    elif name == "gaussians":
+        angle = 2 * np.pi * labels / k + np.pi / 4
+        centres = 0.65 * np.column_stack([np.cos(angle), np.sin(angle)])
+        points = centres + 0.12 * rng.standard_normal((n, 2))
+    else:  # spiral: arm c turned by 2 pi c / k, as toy.spiral's two arms are by pi
+        t = np.empty(n)
+        for c in range(k):
+            t[labels == c] = np.linspace(0.0, 1.0, int(np.sum(labels == c)))
+        radius, angle = t, 1.75 * 2 * np.pi * t + 2 * np.pi * labels / k
+    if name != "gaussians":
+        points = np.column_stack([radius * np.sin(angle), radius * np.cos(angle)])
+    order = rng.permutation(n)
+    return points[order] + noise * rng.standard_normal((n, 2)), labels[order].astype(np.int64)
 
 
 class Session:
@@ -183,8 +242,18 @@ class Session:
     @property
     def task(self) -> str:
         if self.config["dataset"] == "custom":
-            return self.custom[2]
+            return "regression" if self.custom[2] is None else "classification"
         return "classification" if self.config["dataset"] in CLASSIFICATION else "regression"
+
+    @property
+    def classes(self) -> int | None:
+        """The number of classes (None for a regression set)."""
+        c = self.config
+        if c["dataset"] == "custom":
+            return self.custom[2]
+        if c["dataset"] in REGRESSION:
+            return None
+        return c["classes"]
 
     def _features(self, a, b):
         return np.column_stack([FEATURES[f](a, b) for f in self.config["features"]])
@@ -197,6 +266,8 @@ class Session:
             X, y = self.custom[0], self.custom[1]
             order = np.random.default_rng(c["seed"]).permutation(len(X))
             X, y = X[order], y[order]
+        elif c["classes"] > 2 and c["dataset"] in MULTICLASS:
+            X, y = multiclass(c["dataset"], c["n"], c["classes"], c["noise"], c["seed"])
         else:
             X, y = toy.load(c["dataset"], n=c["n"], noise=c["noise"], seed=c["seed"])
         k = min(max(1, round(len(X) * c["train_ratio"])), len(X) - 1)
@@ -208,7 +279,7 @@ class Session:
         if self.task == "regression" and c["loss"] != "quadratic":
             c["loss"] = "quadratic"  # the only loss for real-valued targets
         loss = c["loss"]
-        out = 2 if loss == "softmax_ce" else 1
+        out = (self.classes or 2) if loss == "softmax_ce" else 1
         # float32: what the browser draws, and numpy's tanh and exp run several times faster on it
         # than on float64, which keeps a frame within its 10 ms.
         self.model = MLP(len(c["features"]), c["hidden"], out, activation=c["activations"] or c["activation"],
@@ -275,6 +346,13 @@ class Session:
                               "layers (one per layer, or [] for the same everywhere)")
         if c["dataset"] == "custom" and self.custom is None:
             raise ConfigError("dataset 'custom' needs an uploaded CSV first")
+        if c["dataset"] == "xor" and c["classes"] != 2:
+            raise ConfigError(f"classes: xor has 2 classes; {c['classes']} classes are drawn for "
+                              f"{', '.join(MULTICLASS)}")
+        k = self.custom[2] if c["dataset"] == "custom" else c["classes"] if c["dataset"] in CLASSIFICATION else None
+        if k is not None and k > 2 and c["loss"] != "softmax_ce":
+            raise ConfigError(f"loss: {c['loss']} scores two classes; {k} classes need softmax_ce "
+                              "(softmax cross-entropy, one output per class)")
 
     def configure(self, changes) -> bool:
         """Apply checked setting changes; returns True when the data were drawn anew."""
@@ -302,10 +380,11 @@ class Session:
 
     def upload(self, text):
         """Use the points of a CSV (see :func:`parse_csv`) as the data set ``custom``."""
-        X, y = parse_csv(text)
-        task = "classification" if np.isin(y, (0.0, 1.0)).all() else "regression"
-        self.custom = (X, y, task)
+        X, y, k = parse_csv(text)
+        self.custom = (X, y, k)
         self.config["dataset"] = "custom"
+        if k is not None and k > 2:
+            self.config["loss"] = "softmax_ce"  # the loss for more than two classes
         self._make_data()
 
     def reset(self):
@@ -370,6 +449,25 @@ class Session:
             return np.tanh(0.5 * (out[:, 1] - out[:, 0]))
         return out[:, 0]
 
+    def _predict(self, out):
+        """Model outputs -> predicted classes: the largest score (softmax), else the sign."""
+        if self.config["loss"] == "softmax_ce":
+            return np.argmax(out, axis=1)
+        return (self._score(out) > 0).astype(np.int64)
+
+    def _output_maps(self, out, prefix=""):
+        """The output over the grid as the page paints it: ``boundary`` GRID x GRID, and for more
+        than two classes the predicted class (argmax) in ``boundary`` and its softmax probability
+        in ``confidence`` (the colour's intensity)."""
+        shape = (GRID, GRID)
+        if (self.classes or 0) > 2:
+            scores = np.ascontiguousarray(out.T)  # one row per class: reductions run along long rows (2x faster)
+            # the largest probability is 1 / sum_k exp(s_k - max s): its own term is exp(0) = 1
+            confidence = 1.0 / np.exp(scores - scores.max(axis=0)).sum(axis=0)
+            return {prefix + "boundary": scores.argmax(axis=0).astype(np.float32).reshape(shape),
+                    prefix + "confidence": confidence.astype(np.float32, copy=False).reshape(shape)}
+        return {prefix + "boundary": np.ascontiguousarray(self._score(out), dtype=np.float32).reshape(shape)}
+
     def losses(self):
         """(train loss, test loss): the data loss without the penalty, over each whole set."""
         return [loss for loss, _ in self._scores()]
@@ -385,7 +483,7 @@ class Session:
             error = None
             if self.task == "classification":
                 labels = self.points[1] if X is self._data[0][0] else self.points[3]
-                error = float(np.mean((self._score(np.asarray(z.data)) > 0) != (labels > 0.5)))
+                error = float(np.mean(self._predict(np.asarray(z.data)) != labels))
             out.append((loss, error))
         return out
 
@@ -415,7 +513,7 @@ class Session:
         return {
             "step": self.steps, "epoch": round(self.epoch, 3), "train_loss": train, "test_loss": test,
             "train_error": train_error, "test_error": test_error,
-            "boundary": np.ascontiguousarray(self._score(out), dtype=np.float32).reshape(GRID, GRID),
+            "classes": self.classes, **self._output_maps(out),
             "maps": maps.reshape(-1, GRID, GRID),
             "weights": [np.asarray(l.weight.data).tolist() for l in self.model.layers],
             "biases": [np.asarray(l.bias.data).tolist() for l in self.model.layers],
@@ -427,11 +525,11 @@ class Session:
         _, out = self.twin._forward(self.twin._grid_features)
         return {"twin": {"init": self.twin.config["init"], "train_loss": train, "test_loss": test,
                          "train_error": train_error, "test_error": test_error},
-                "twin_boundary": np.ascontiguousarray(self.twin._score(out), dtype=np.float32).reshape(GRID, GRID)}
+                **self.twin._output_maps(out, "twin_")}
 
     def data_message(self) -> dict:
         """The points (train and test) and the task, sent when the data change."""
         Xtr, ytr, Xte, yte = self.points
         r = lambda a: np.round(a, 5).tolist()
-        return {"type": "data", "task": self.task, "extent": EXTENT, "grid": GRID,
+        return {"type": "data", "task": self.task, "classes": self.classes, "extent": EXTENT, "grid": GRID,
                 "train": r(np.column_stack([Xtr, ytr])), "test": r(np.column_stack([Xte, yte]))}

@@ -1,6 +1,7 @@
 """The playground's session and server: HTTP, the WebSocket protocol, validation, the registry."""
 import gc
 import json
+import re
 import struct
 import tracemalloc
 import warnings
@@ -18,6 +19,20 @@ with warnings.catch_warnings():  # newer Starlette prefers httpx2 to httpx; both
 import chainrule as cr  # noqa: E402
 from chainrule.playground import server  # noqa: E402
 from chainrule.playground.session import GRID, MAX_CSV_BYTES, ConfigError, Session, parse_csv  # noqa: E402
+
+
+def decode_all(blob):
+    """A frame's header and its arrays by the names the header lists."""
+    (n,) = struct.unpack("<I", blob[:4])
+    header = json.loads(blob[4:4 + n])
+    floats = np.frombuffer(blob[4 + n:], dtype="<f4").reshape(-1, GRID, GRID)
+    arrays, at = {}, 0
+    for name in header["arrays"]:
+        count = header["n_maps"] if name == "maps" else 1
+        arrays[name] = floats[at:at + count] if name == "maps" else floats[at]
+        at += count
+    assert at == len(floats)
+    return header, arrays
 
 
 def decode(blob):
@@ -46,7 +61,8 @@ def test_page_and_static_files_are_served_from_the_package(client):
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     for testid in ("play", "pause", "step", "reset", "dataset", "loss", "activation", "init", "learning-rate",
-                   "hidden-layers", "train-loss", "test-loss", "epoch", "boundary", "network"):
+                   "hidden-layers", "train-loss", "test-loss", "epoch", "boundary", "network",
+                   "classes", "legend", "step-forward", "step-backward", "step-stage", "weight-trace"):
         assert f'data-testid="{testid}"' in page.text
     for name in ("app.js", "style.css"):
         assert client.get(f"/static/{name}").status_code == 200
@@ -181,8 +197,11 @@ def test_upload_size_limit_and_csv_data(client):
 
 
 def test_parse_csv_reads_regression_targets():
-    X, y = parse_csv("1,0,0.25\n0,2,1.5\n-1,1,0\n2,2,3\n")
-    assert X.max() == 1 and y.tolist() == [0.25, 1.5, 0, 3]
+    X, y, k = parse_csv("1,0,0.25\n0,2,1.5\n-1,1,0\n2,2,3\n")
+    assert X.max() == 1 and y.tolist() == [0.25, 1.5, 0, 3] and k is None
+    # whole numbers that are not the labels 0..K-1 of a classification set: a regression target
+    assert parse_csv("1,0,0\n0,2,2\n-1,1,0\n2,2,7\n")[2] is None
+    assert parse_csv("x,y,target\n1,0,0\n0,2,1\n-1,1,2\n2,2,1\n")[2] is None
     with pytest.raises(ConfigError, match="row 1"):
         parse_csv("1,2,3,4\n1,2,3\n1,2,3\n1,2,3\n")
 
@@ -341,3 +360,161 @@ def test_other_sites_and_too_many_tabs_are_refused(monkeypatch):
             with client.websocket_connect("/ws") as ws:
                 ws.receive_json()
         assert err.value.code == 1013
+
+
+# ---------------------------------------------------------------- more than two classes
+@pytest.mark.parametrize("dataset", ["gaussians", "spiral", "circle"])
+def test_multiclass_sets_have_k_balanced_classes(dataset):
+    s = Session({"dataset": dataset, "classes": 4, "loss": "softmax_ce", "n": 200, "noise": 0})
+    labels = np.concatenate([s.points[1], s.points[3]]).astype(int)
+    assert np.bincount(labels).tolist() == [50] * 4 and s.classes == 4
+    assert s.model.layers[-1].out_features == 4
+    assert np.abs(np.concatenate([s.points[0], s.points[2]])).max() <= 1.0
+
+
+def test_multiclass_frame_sends_the_argmax_and_its_probability(client):
+    with client.websocket_connect("/ws") as ws:
+        opened(ws)
+        ws.send_json({"type": "config", "config": {"dataset": "gaussians", "classes": 5, "loss": "softmax_ce",
+                                                   "hidden": [6], "optimizer": "adam", "learning_rate": 0.03}})
+        data = ws.receive_json()
+        assert data["type"] == "data" and data["classes"] == 5
+        assert sorted({int(p[2]) for p in data["train"]}) == [0, 1, 2, 3, 4]
+        assert ws.receive_json()["config"]["classes"] == 5
+        header, arrays = decode_all(ws.receive_bytes())
+        assert header["arrays"] == ["boundary", "confidence", "maps"] and header["classes"] == 5
+        first_error = header["train_error"]
+        ws.send_json({"type": "step", "n": 300})
+        header, arrays = decode_all(ws.receive_bytes())
+        weights = header["weights"]
+    # the same weights in a model of our own: the maps are its argmax and largest softmax probability
+    s = Session({"dataset": "gaussians", "classes": 5, "loss": "softmax_ce", "hidden": [6]})
+    for layer, w, b in zip(s.model.layers, weights, header["biases"]):
+        layer.weight.data[...] = w
+        layer.bias.data[...] = b
+    out = np.asarray(s.model(s._grid_features).data, dtype=np.float64)
+    p = np.exp(out - out.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    assert np.array_equal(arrays["boundary"].ravel(), p.argmax(axis=1))
+    assert np.allclose(arrays["confidence"].ravel(), p.max(axis=1), atol=1e-5)
+    assert arrays["confidence"].min() >= 1 / 5 - 1e-6
+    # the error is the share of misclassified points (argmax against the label)
+    X, y = s._data[0]
+    wrong = np.mean(np.asarray(s.model(X).data).argmax(axis=1) != s.points[1])
+    assert header["train_error"] == pytest.approx(wrong) and header["train_error"] < min(0.1, first_error)
+
+
+def test_multiclass_settings_are_checked_and_the_connection_keeps_working(client):
+    with client.websocket_connect("/ws") as ws:
+        config, _, _ = opened(ws)
+        for change, expected in (({"classes": 7}, "classes must be in [2, 6]"),
+                                 ({"classes": 1}, "classes must be in [2, 6]"),
+                                 ({"classes": "3"}, "classes must be an integer"),
+                                 ({"classes": 3.5}, "classes must be an integer"),
+                                 ({"classes": True}, "classes must be an integer"),
+                                 ({"classes": 3}, "3 classes need softmax_ce"),
+                                 ({"classes": 3, "loss": "quadratic"}, "3 classes need softmax_ce"),
+                                 ({"dataset": "xor", "classes": 4, "loss": "softmax_ce"}, "xor has 2 classes")):
+            ws.send_json({"type": "config", "config": change})
+            reply = ws.receive_json()
+            assert reply["type"] == "error" and expected in reply["message"], (change, reply)
+        ws.send_json({"type": "config", "config": {}})
+        assert ws.receive_json()["config"] == config  # nothing changed
+        ws.receive_bytes()
+        ws.send_json({"type": "config", "config": {"dataset": "spiral", "classes": 3, "loss": "softmax_ce"}})
+        assert ws.receive_json()["classes"] == 3
+        ws.receive_json()
+        ws.receive_bytes()
+        ws.send_json({"type": "config", "config": {"loss": "bce"}})
+        assert "3 classes need softmax_ce" in ws.receive_json()["message"]
+        # a regression set has no classes: the setting is kept for the next classification set
+        ws.send_json({"type": "config", "config": {"dataset": "plane"}})
+        data = ws.receive_json()
+        assert data["task"] == "regression" and data["classes"] is None
+        assert ws.receive_json()["config"]["loss"] == "quadratic"
+        header, _, _ = decode(ws.receive_bytes())
+        assert header["arrays"] == ["boundary", "maps"] and header["train_error"] is None
+
+
+def test_csv_with_three_labels_trains_with_softmax(client):
+    rng = np.random.default_rng(3)
+    labels = np.arange(60) % 3
+    points = np.column_stack([np.cos(2 * np.pi * labels / 3), np.sin(2 * np.pi * labels / 3)]) * 4
+    points += 0.5 * rng.standard_normal((60, 2))
+    rows = "x1,x2,label\n" + "".join(f"{x},{y},{c}\n" for (x, y), c in zip(points, labels))
+    with client.websocket_connect("/ws") as ws:
+        opened(ws)
+        ws.send_json({"type": "upload", "csv": rows})
+        data = ws.receive_json()
+        assert data["classes"] == 3 and data["task"] == "classification"
+        config = ws.receive_json()["config"]
+        assert config["dataset"] == "custom" and config["loss"] == "softmax_ce"  # bce cannot score 3 classes
+        header, arrays = decode_all(ws.receive_bytes())
+        assert "confidence" in arrays and set(np.unique(arrays["boundary"])) <= {0, 1, 2}
+        ws.send_json({"type": "step", "n": 5})
+        assert decode_all(ws.receive_bytes())[0]["step"] == 5
+
+
+@pytest.mark.parametrize("csv, expected", [
+    ("x1,x2,label\n0,0,0\n1,1,1\n2,2,7\n3,3,1\n", "row 3: label 7 is out of range: class labels are whole numbers 0..5"),
+    ("x1,x2,label\n0,0,0\n1,1,1\n2,2,-1\n3,3,1\n", "row 3: label -1 is out of range"),
+    ("x1,x2,class\n0,0,0\n1,1,0.5\n2,2,1\n3,3,1\n", "row 2: label 0.5 is out of range"),
+    ("x1,x2,label\n0,0,0\n1,1,2\n2,2,2\n3,3,0\n", "class 1 has no points"),
+])
+def test_csv_labels_out_of_range_are_refused(client, csv, expected):
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        parse_csv(csv)
+    with client.websocket_connect("/ws") as ws:
+        opened(ws)
+        ws.send_json({"type": "upload", "csv": csv})
+        reply = ws.receive_json()
+        assert reply["type"] == "error" and expected in reply["message"]
+        ws.send_json({"type": "frame"})
+        assert decode(ws.receive_bytes())[0]["step"] == 0
+
+
+@pytest.mark.parametrize("hidden, activation", [([3], "tanh"), ([2, 2], "identity"), ([], "tanh")])
+def test_explain_sends_each_layers_numbers_for_the_diagram(client, hidden, activation):
+    """The step view's numbers by layer (values, adjoints, deltas; the links' gradients and new
+    weights) are explain_step's, for 4 classes, one or two hidden layers, and none."""
+    setup = {"dataset": "gaussians", "classes": 4, "loss": "softmax_ce", "hidden": hidden, "activation": activation}
+    with client.websocket_connect("/ws") as ws:
+        opened(ws)
+        ws.send_json({"type": "config", "config": setup})
+        ws.receive_json(), ws.receive_json(), ws.receive_bytes()
+        ws.send_json({"type": "explain", "index": 3})
+        reply = ws.receive_json()
+        ws.send_json({"type": "explain", "index": True})  # a bad index: an error, the socket stays
+        assert "index must be an integer" in ws.receive_json()["message"]
+    s = Session(setup)
+    X, y = s._data[0]
+    step = cr.viz.explain_step(s.model, X[3], int(y[3]), lr=s.config["learning_rate"], update=False)
+    names = ["x", *(["z"] if hidden == [3] else ["a1", "a2"] if hidden else []), "s"]
+    assert [layer["name"] for layer in reply["layers"]] == names
+    assert reply["label"] == int(y[3]) and reply["prediction"] == step.prediction
+    for layer in reply["layers"]:
+        assert layer["value"] == pytest.approx(step.value(layer["name"]).tolist(), rel=1e-7)
+        assert layer["adjoint"] == pytest.approx(step.grad(layer["name"]).tolist(), rel=1e-7)
+    assert reply["layers"][-1]["prob"] == pytest.approx(step.value("y_hat").tolist(), rel=1e-7)
+    if hidden == [3]:  # tanh: the unit's adjoint and its pre-activation's (delta) differ by tanh'
+        z, a = np.array(reply["layers"][1]["value"]), step.value("a")
+        assert reply["layers"][1]["pre"] == pytest.approx(a.tolist())
+        assert reply["layers"][1]["delta"] == pytest.approx((np.array(reply["layers"][1]["adjoint"]) * (1 - z * z)).tolist(), rel=1e-5)
+    assert len(reply["links"]) == len(hidden) + 1
+    for l, link in enumerate(reply["links"], start=1):
+        assert np.array(link["grad"]) == pytest.approx(step.grad(f"W{l}"), rel=1e-7)
+        assert np.array(link["new"]) == pytest.approx(np.array(link["weight"]) - step.lr * step.grad(f"W{l}"), rel=1e-6)
+        assert np.array(link["bias_grad"]) == pytest.approx(step.grad(f"b{l}"), rel=1e-7)
+
+
+def test_side_by_side_with_three_classes_sends_both_class_maps(client):
+    with client.websocket_connect("/ws") as ws:
+        opened(ws)
+        ws.send_json({"type": "config", "config": {"dataset": "gaussians", "classes": 3, "loss": "softmax_ce",
+                                                   "compare_init": "zeros"}})
+        ws.receive_json(), ws.receive_json()
+        header, arrays = decode_all(ws.receive_bytes())
+    assert header["arrays"] == ["boundary", "confidence", "maps", "twin_boundary", "twin_confidence"]
+    # zeros: every score is 0, so each class is as likely as the others (1/3) and argmax takes class 0
+    assert np.allclose(arrays["twin_confidence"], 1 / 3) and not arrays["twin_boundary"].any()
+    assert header["twin"]["train_error"] == pytest.approx(2 / 3, abs=0.05)
