@@ -166,10 +166,9 @@ def hessian_jax():
     return lambda: h(w).block_until_ready()  # JAX dispatches asynchronously: wait for the value
 
 
-def hessian_torch():
+def _torch_nll():
+    """``(torch, nll, w)``: the logistic NLL as a torch function of the weights, at the data."""
     torch = peers.torch()
-    from torch.func import hessian
-
     X0, y0, w0 = _logreg_data()
     X, y, w = torch.from_numpy(X0), torch.from_numpy(y0), torch.from_numpy(w0)
     F = torch.nn.functional
@@ -177,19 +176,17 @@ def hessian_torch():
     def nll(w):
         z = X @ w
         return torch.sum(F.softplus(z) - y * z)
-    h = hessian(nll)
+    return torch, nll, w
+
+
+def hessian_torch():
+    torch, nll, w = _torch_nll()
+    h = torch.func.hessian(nll)
     return lambda: h(w)
 
 
 def hessian_torch_compile():
-    torch = peers.torch()
-    X0, y0, w0 = _logreg_data()
-    X, y, w = torch.from_numpy(X0), torch.from_numpy(y0), torch.from_numpy(w0)
-    F = torch.nn.functional
-
-    def nll(w):
-        z = X @ w
-        return torch.sum(F.softplus(z) - y * z)
+    torch, nll, w = _torch_nll()
     h = peers.torch_compile(torch.func.hessian(nll))
     return lambda: h(w)
 

@@ -799,6 +799,21 @@ def _is_transpose(e):
             and e.params.get("axes") in (None, (1, 0), [1, 0]))
 
 
+def _splice(prog, new, drop):
+    """``prog`` with the equation at each index of ``new`` replaced by the equations listed there
+    and those at the indices in ``drop`` left out; then dead code removed (the transposes and
+    products a rewrite no longer reads)."""
+    if not new:
+        return prog
+    eqns = []
+    for i, e in enumerate(prog.eqns):
+        if i in new:
+            eqns.extend(new[i])
+        elif i not in drop:
+            eqns.append(e)
+    return dce(Program(prog.name, prog.invars, eqns, prog.outs, prog.out_def))
+
+
 def _transpose_products(prog):
     """``(A @ B).T`` (the product read only there) computed as ``B.T @ A.T``: BLAS reads the
     transposed operands as they are and the result comes in the transposed layout, so an update
@@ -839,15 +854,7 @@ def _transpose_products(prog):
         eqns.append(Eqn(prod.prim, ops, {}, e.out))
         new[i] = eqns
         drop.add(j)
-    if not new:
-        return prog
-    eqns = []
-    for i, e in enumerate(prog.eqns):
-        if i in new:
-            eqns.extend(new[i])
-        elif i not in drop:
-            eqns.append(e)
-    return dce(Program(prog.name, prog.invars, eqns, prog.outs, prog.out_def))
+    return _splice(prog, new, drop)
 
 
 def _scale_products(prog):
@@ -922,15 +929,7 @@ def _scale_products(prog):
             new[j] = scale + [Eqn(prod.prim, ins, {}, p_s)]
             new[t] = [Eqn(prog.eqns[t].prim, [p_s], prog.eqns[t].params, e.out)]
         drop.add(i)
-    if not new:
-        return prog
-    eqns = []
-    for i, e in enumerate(prog.eqns):
-        if i in new:
-            eqns.extend(new[i])
-        elif i not in drop:
-            eqns.append(e)
-    return dce(Program(prog.name, prog.invars, eqns, prog.outs, prog.out_def))  # the transposes it no longer reads
+    return _splice(prog, new, drop)
 
 
 PASSES = {"simplify": simplify, "fold": fold_constants, "cse": cse, "dce": dce, "fuse": fuse}
