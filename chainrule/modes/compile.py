@@ -749,12 +749,7 @@ def fuse(prog):
     from the ReLU's output and the bias added into a product's array, are in ``simplify`` and in
     the generator's memory plan, :func:`_plan`.)"""
     defs = {e.out: (i, e) for i, e in enumerate(prog.eqns)}
-    readers = {}
-    for e in prog.eqns:
-        for v in e.reads():
-            readers[v] = readers.get(v, 0) + 1
-    for v in prog.outs:
-        readers[v] = readers.get(v, 0) + 2
+    readers = _readers(prog)
     fused = {}  # index of the logsumexp -> the softmax Var
     drop = set()
     for i, e in enumerate(prog.eqns):
@@ -799,6 +794,19 @@ def _is_transpose(e):
             and e.params.get("axes") in (None, (1, 0), [1, 0]))
 
 
+def _readers(prog):
+    """How many equations read each value; a result counts as two readers more (a rewrite that
+    needs a value read once leaves results alone)."""
+    readers = {}
+    for e in prog.eqns:
+        for v in e.reads():
+            readers[v] = readers.get(v, 0) + 1
+    for v in prog.outs:
+        if type(v) is Var:
+            readers[v] = readers.get(v, 0) + 2
+    return readers
+
+
 def _splice(prog, new, drop):
     """``prog`` with the equation at each index of ``new`` replaced by the equations listed there
     and those at the indices in ``drop`` left out; then dead code removed (the transposes and
@@ -819,10 +827,7 @@ def _transpose_products(prog):
     transposed operands as they are and the result comes in the transposed layout, so an update
     ``W - lr * (X.T @ g).T`` of a weight stored (out, in) (cr.nn's layout) runs on contiguous
     arrays rather than through a transposed view."""
-    readers = {}
-    for e in prog.eqns:
-        for v in e.reads():
-            readers[v] = readers.get(v, 0) + 1
+    readers = _readers(prog)
     outs = {v for v in prog.outs if type(v) is Var}
     defs = {e.out: i for i, e in enumerate(prog.eqns)}
     names = None
@@ -863,12 +868,7 @@ def _scale_products(prog):
     one): the SGD update ``W - lr * (X.T @ g)`` scales the (batch, out) cotangent rather than the
     (in, out) gradient, a pass less over the largest array of the step. Equal up to rounding (s
     applied before the sums rather than after)."""
-    readers = {}
-    for e in prog.eqns:
-        for v in e.reads():
-            readers[v] = readers.get(v, 0) + 1
-    for v in prog.outs:
-        readers[v] = readers.get(v, 0) + 2
+    readers = _readers(prog)
     defs = {e.out: i for i, e in enumerate(prog.eqns)}
     count = _fresh_names(prog)
     new = {}  # index of an equation -> the equations that replace it
