@@ -74,7 +74,9 @@ def epoch_numpy():
     return step
 
 
-def epoch_chainrule():
+def epoch_chainrule(compile="auto"):
+    """cr.fit as a user calls it: by default each batch's step is one compiled program (kept
+    between the fit calls of the rounds); ``compile=False`` records and walks a graph per batch."""
     import chainrule as cr
 
     X, y = _epoch_data()
@@ -83,9 +85,13 @@ def epoch_chainrule():
 
     def step():
         h = cr.fit(model, "cross_entropy", X, y, optimizer=opt, epochs=1, batch_size=32, shuffle=False,
-                   metrics=(), progress=False)
+                   metrics=(), progress=False, compile=compile)
         return (h.history["loss"][-1], *model.parameters())
     return step
+
+
+def epoch_chainrule_eager():
+    return epoch_chainrule(compile=False)
 
 
 def epoch_torch():
@@ -118,7 +124,8 @@ def cases():
     from harness import Case
 
     return [Case("train", "fit_epoch", "one epoch of cr.fit: digits 64-64-10 ReLU, SGD batch 32, end-of-epoch loss",
-                 {"numpy": epoch_numpy, "chainrule": epoch_chainrule, "torch": epoch_torch},
+                 {"numpy": epoch_numpy, "chainrule": epoch_chainrule, "chainrule_eager": epoch_chainrule_eager,
+                  "torch": epoch_torch},
                  rtol=1e-9, atol=1e-12)]
 
 
