@@ -95,7 +95,9 @@ def _explain(session, index):
     (the session's weights do not change): its pages (html, text) and, for the diagram, its
     numbers by layer. ``layers[0]`` is the input (value x, adjoint dJ/dx); ``layers[l]`` a hidden
     layer (pre a_l, value z_l, adjoint dJ/dz_l, delta dJ/da_l); the last the output scores s (with
-    prob, the softmax y_hat). ``links[l - 1]`` holds W_l, b_l, their gradients and new values."""
+    prob, the prediction y_hat: softmax(s), sigmoid(s), or s for the quadratic loss).
+    ``links[l - 1]`` holds W_l, b_l, their gradients and new values; ``yhat_rule``, ``loss_rule``
+    and ``ds_rule`` say in words how y_hat, J and dJ/ds come from s for this loss."""
     import copy
 
     from chainrule.viz import explain_step
@@ -103,10 +105,11 @@ def _explain(session, index):
     X, y = session._data[0]
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(X):
         raise ConfigError(f"index must be an integer in [0, {len(X) - 1}], got {index!r}")
-    if session.config["loss"] != "softmax_ce":
-        raise ConfigError("the step view follows explain_step, which traces softmax cross-entropy: "
-                          "choose the loss softmax_ce")
-    step = explain_step(copy.deepcopy(session.model), X[index], int(y[index]), lr=session.config["learning_rate"])
+    loss = _STEP_LOSSES[session.config["loss"]]
+    # the target as the session trains on it: a class label, or a number (quadratic: -1/+1 on classes)
+    target = float(y[index]) if loss == "mse" else int(y[index])
+    step = explain_step(copy.deepcopy(session.model), X[index], target, lr=session.config["learning_rate"],
+                        loss=loss)
     plain = lambda v: np.asarray(v, dtype=np.float64).tolist()  # noqa: E731  (float32 -> float64 is exact)
     hidden = len(session.model.layers) - 1
     layers = [{"name": "x", "value": plain(step.value("x")), "adjoint": plain(step.grad("x"))}]
@@ -117,15 +120,27 @@ def _explain(session, index):
         layers.append({"name": z, "pre": plain(step.value(a)), "value": plain(step.value(z)),
                        "adjoint": plain(step.grad(z)), "delta": plain(step.grad(a))})
     s, g = plain(step.value("s")), plain(step.grad("s"))
-    layers.append({"name": "s", "pre": s, "value": s, "adjoint": g, "delta": g, "prob": plain(step.value("y_hat"))})
+    y_hat = plain(step.value("y_hat")) if "y_hat" in step.graph else s  # quadratic: the scores are y_hat
+    layers.append({"name": "s", "pre": s, "value": s, "adjoint": g, "delta": g, "prob": y_hat})
     rows = {short: (old, grad, new) for short, _, old, grad, new in step.params}
     links = []
     for l in range(1, hidden + 2):
         w, b = rows[f"W{l}"], rows.get(f"b{l}")
         links.append({"weight": plain(w[0]), "grad": plain(w[1]), "new": plain(w[2]),
                       **({"bias": plain(b[0]), "bias_grad": plain(b[1])} if b is not None else {})})
-    return {"type": "explain", "index": index, "label": step.y, "prediction": step.prediction, "loss": step.loss,
-            "lr": step.lr, "layers": layers, "links": links, "html": step.render("html"), "text": step.render("text")}
+    t = f"{step.y:g}" if loss == "mse" else step.y
+    rules = {"cross_entropy": ("softmax(s)", f"\u2212log \u0177[{t}]", f"\u0177 \u2212 onehot({t})"),
+             "bce_logits": ("\u03c3(s)", f"\u2212[y log \u0177 + (1 \u2212 y) log(1 \u2212 \u0177)], y = {t}",
+                            f"\u0177 \u2212 y = \u0177 \u2212 {t}"),
+             "mse": ("s", f"mean of (s \u2212 y)\u00b2, y = {t}", "2 (s \u2212 y) / K")}[loss]
+    prediction = step.prediction if loss != "mse" else plain(step.prediction)
+    return {"type": "explain", "index": index, "label": t, "prediction": prediction, "loss": step.loss,
+            "lr": step.lr, "layers": layers, "links": links, "html": step.render("html"), "text": step.render("text"),
+            "yhat_rule": rules[0], "loss_rule": rules[1], "ds_rule": rules[2]}
+
+
+# The playground's losses as explain_step traces them (the same functions cr.fit trains with)
+_STEP_LOSSES = {"softmax_ce": "cross_entropy", "bce": "bce_logits", "quadratic": "mse"}
 
 
 async def _handle(ws, session, msg):

@@ -48,8 +48,10 @@ class Step:
     updated parameters. ``str(step)`` prints the three tables; ``render(format)`` gives text,
     markdown, latex or html; ``graph`` is the full trace (tables and drawing)."""
 
-    def __init__(self, graph, x, y, lr, forward_names, grad_names, params, prediction, loss):
+    def __init__(self, graph, x, y, lr, forward_names, grad_names, params, prediction, loss,
+                 prediction_rule="argmax of y_hat"):
         self.graph = graph
+        self.prediction_rule = prediction_rule  # how the prediction is read from y_hat
         self.x, self.y, self.lr = x, y, lr
         self.forward_names = forward_names  # [(name, description)]
         self.grad_names = grad_names  # [(name, description)] in the handout's backward order
@@ -82,7 +84,7 @@ class Step:
                     [s.ident("y"), s.words("label"), s.value(self.y)]]
             for label, what in self.forward_names:
                 rows.append([s.ident(label), s.words(what), _lines(s, graph[label].value, precision)])
-            rows.append([s.words("prediction"), s.words("argmax of y_hat"), s.value(self.prediction)])
+            rows.append([s.words("prediction"), s.words(self.prediction_rule), s.value(self.prediction)])
             return ["quantity", "meaning", "value"], rows
 
         def backward(s):
@@ -125,13 +127,18 @@ class Step:
         return join_tables(self.tables(), "html")
 
 
-def explain_step(model, x, y, lr=0.1, update=True) -> Step:
-    r"""Trace one SGD step of a classification network on one example ``x`` with label ``y``:
-    per layer the pre-activation $a_l = W_l h_{l-1} + b_l$ and activation $z_l = \phi(a_l)$, the
-    output scores $s$, the prediction $\hat y = \mathrm{softmax}(s)$ and the loss
-    $J = -\log \hat y_y$; then $\partial J / \partial$ (each of these and each parameter) by
-    reverse mode; then the updated parameters $W \leftarrow W - \mathrm{lr}\, \partial J/\partial W$,
-    written into ``model`` unless ``update=False``.
+def explain_step(model, x, y, lr=0.1, update=True, loss="cross_entropy") -> Step:
+    r"""Trace one SGD step of a network on one example ``x`` with target ``y``: per layer the
+    pre-activation $a_l = W_l h_{l-1} + b_l$ and activation $z_l = \phi(a_l)$, the output scores
+    $s$, the prediction $\hat y$ and the loss $J$; then $\partial J / \partial$ (each of these and
+    each parameter) by reverse mode; then the updated parameters
+    $W \leftarrow W - \mathrm{lr}\, \partial J/\partial W$, written into ``model`` unless
+    ``update=False``. The loss (as ``cr.fit``'s of the same name computes it on one example):
+
+    - ``"cross_entropy"``: $\hat y = \mathrm{softmax}(s)$, $J = -\log \hat y_y$ (y a class label);
+    - ``"bce_logits"``: one score, $\hat y = \sigma(s)$,
+      $J = -[y \log \hat y + (1 - y) \log(1 - \hat y)]$ (y 0 or 1);
+    - ``"mse"``: $\hat y = s$, $J = \frac1K \sum_k (\hat y_k - y_k)^2$ (y a number per output).
 
     >>> import numpy as np, chainrule as cr
     >>> net = cr.nn.MLP(5, [4], 10, activation="sigmoid", init="zeros")
@@ -152,14 +159,7 @@ def explain_step(model, x, y, lr=0.1, update=True) -> Step:
     k = stages[-1][1].out_features
     if isinstance(y, Tensor):
         y = y.numpy()
-    if np.ndim(y) != 0 or float(y) != int(y):
-        raise ValueError(f"explain_step: y must be one class label (an integer), got {y!r}")
-    y = int(y)
-    if k < 2:
-        raise ValueError("explain_step: traces classification networks (softmax and cross-entropy); "
-                         f"this model has {k} output")
-    if not 0 <= y < k:
-        raise ValueError(f"explain_step: label {y} is out of range for {k} classes (0..{k - 1})")
+    y = _check_target(y, k, loss)
 
     # Fresh leaves with short names: W1, b1 for layer 1, ... (the model's names are kept alongside).
     n_linear = sum(1 for kind, _ in stages if kind == "linear")
@@ -208,15 +208,29 @@ def explain_step(model, x, y, lr=0.1, update=True) -> Step:
                         h = name(z, one_hidden(f"z{layer}", layer))
                         forward_names.append((h.name, f"activation of layer {layer}"))
         with group("output layer"):
-            y_hat = name(ops.softmax(h), "y_hat")
+            if loss == "cross_entropy":
+                y_hat = name(ops.softmax(h), "y_hat")
+            elif loss == "bce_logits":
+                y_hat = name(ops.sigmoid(h), "y_hat")
+            else:
+                y_hat = h  # the scores are the prediction
         with group("loss"):
-            return name(-ops.log(y_hat[y]), "J")
+            if loss == "cross_entropy":
+                return name(-ops.log(y_hat[y]), "J")
+            if loss == "bce_logits":
+                return name(-(y * ops.log(y_hat[0]) + (1 - y) * ops.log(1 - y_hat[0])), "J")
+            d = y_hat - y
+            return name(ops.sum(d * d) / k, "J")
 
     graph = trace(step_fn, x)
     for n in graph.nodes:
         if n.kind == PARAM:
             n.group = groups.get(n.name)
-    forward_names += [("s", "output scores"), ("y_hat", "prediction: softmax(s)"), ("J", "loss: -log y_hat[y]")]
+    forward_names += {"cross_entropy": [("s", "output scores"), ("y_hat", "prediction: softmax(s)"),
+                                         ("J", "loss: -log y_hat[y]")],
+                      "bce_logits": [("s", "output score"), ("y_hat", "prediction: sigmoid(s)"),
+                                     ("J", "loss: -[y log y_hat + (1 - y) log(1 - y_hat)]")],
+                      "mse": [("s", "output (the prediction)"), ("J", "loss: mean of (s - y)^2")]}[loss]
 
     # The trace must be the model's own computation.
     with no_grad():
@@ -227,7 +241,7 @@ def explain_step(model, x, y, lr=0.1, update=True) -> Step:
                              "explain_step supports MLPs and Sequentials of Linear layers and elementwise activations")
 
     graph.backward()
-    grad_names = [("y_hat", "prediction"), ("s", "output scores")]
+    grad_names = ([("y_hat", "prediction")] if "y_hat" in graph else []) + [("s", "output scores")]
     for layer in range(n_linear, 0, -1):
         grad_names.append((f"W{layer}", f"weight of {'the output layer' if layer == n_linear else f'layer {layer}'}"))
         if f"b{layer}" in graph:
@@ -245,6 +259,42 @@ def explain_step(model, x, y, lr=0.1, update=True) -> Step:
         with no_grad():
             for (t, p), row in zip(params, rows):
                 p.copy_(row[4])
-    y_hat = graph["y_hat"].value
-    return Step(graph, x, y, lr, forward_names, grad_names, rows, int(np.argmax(y_hat)),
-                float(graph["J"].value))
+    if loss == "cross_entropy":
+        prediction, rule = int(np.argmax(graph["y_hat"].value)), "argmax of y_hat"
+    elif loss == "bce_logits":
+        prediction, rule = int(graph["y_hat"].value[0] > 0.5), "1 where y_hat > 0.5"
+    else:
+        prediction, rule = graph["s"].value, "s"
+    return Step(graph, x, y, lr, forward_names, grad_names, rows, prediction, float(graph["J"].value), rule)
+
+
+LOSSES = ("cross_entropy", "bce_logits", "mse")
+
+
+def _check_target(y, k, loss):
+    """The target of one example for ``loss`` with ``k`` outputs, or a ValueError naming it."""
+    if loss not in LOSSES:
+        raise ValueError(f"explain_step: loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+    if loss == "mse":
+        t = np.asarray(y, dtype=np.float64)
+        if t.size != k:
+            raise ShapeError(f"explain_step: the model has {k} output(s) but the target has {t.size} value(s)")
+        if not np.all(np.isfinite(t)):
+            raise ValueError(f"explain_step: the target must be finite, got {y!r}")
+        return float(t.reshape(())) if k == 1 else t.reshape(k)
+    if np.ndim(y) != 0 or float(y) != int(y):
+        raise ValueError(f"explain_step: y must be one class label (an integer), got {y!r}")
+    y = int(y)
+    if loss == "bce_logits":
+        if k != 1:
+            raise ValueError(f"explain_step: bce_logits scores one class against the other with one output; "
+                             f"this model has {k}")
+        if y not in (0, 1):
+            raise ValueError(f"explain_step: bce_logits takes labels 0 or 1, got {y}")
+        return y
+    if k < 2:
+        raise ValueError("explain_step: cross_entropy needs a score per class; this model has "
+                         f"{k} output (loss='bce_logits' or 'mse' for one)")
+    if not 0 <= y < k:
+        raise ValueError(f"explain_step: label {y} is out of range for {k} classes (0..{k - 1})")
+    return y

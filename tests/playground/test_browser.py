@@ -269,6 +269,38 @@ def test_choosing_more_classes_switches_to_softmax(page, url):
     assert page.errors == []
 
 
+def test_the_default_setup_steps_through_its_own_loss(page, url):
+    """The page as it opens (binary cross-entropy on one logit): explain works, the output shows
+    y_hat = sigma(s), and the output's adjoint is y_hat - y, as explain_step computes it."""
+    import chainrule as cr
+    from chainrule.playground.session import Session
+
+    loaded(page, url)
+    page.get_by_test_id("example").fill("2")
+    page.get_by_test_id("explain").click()
+    page.get_by_test_id("unit-value-0-0").wait_for(state="attached")
+    weights, biases = page.evaluate("[frame.weights, frame.biases]")
+    s = Session({})
+    for layer, w, b in zip(s.model.layers, weights, biases):
+        layer.weight.data[...] = w
+        layer.bias.data[...] = b
+    X, y = s._data[0]
+    step = cr.viz.explain_step(s.model, X[2], int(y[2]), lr=s.config["learning_rate"], update=False,
+                               loss="bce_logits")
+    n = len(s.model.layers)
+    for _ in range(n):
+        page.get_by_test_id("step-forward").click()
+    assert "\u0177 = \u03c3(s)" in page.get_by_test_id("step-stage").inner_text()
+    prob = float(page.get_by_test_id("unit-prob-0").text_content())
+    assert prob == pytest.approx(float(step.value("y_hat")[0]), rel=1e-6)
+    page.get_by_test_id("step-forward").click()  # the backward pass starts at the output
+    assert "\u0177 \u2212 y" in page.get_by_test_id("step-stage").inner_text()
+    adjoint = float(page.get_by_test_id(f"unit-adjoint-{n}-0").text_content())
+    assert adjoint == pytest.approx(float(step.grad("s")[0]), rel=1e-6)
+    assert adjoint == pytest.approx(prob - int(y[2]), rel=1e-5)
+    assert page.errors == []
+
+
 def test_the_diagram_steps_through_explain_step_forward_and_backward(page, url):
     """One example of a 3-class network with two hidden layers: the stepper shows each layer's
     values, then its adjoints and the links' gradients, on the diagram; all are explain_step's."""

@@ -151,7 +151,7 @@ BAD = [
     ('{"type": "set_weight", "layer": 0, "to": 4, "from": 0, "value": 1}', "to must be"),
     ('{"type": "set_weight", "layer": 0, "to": 0, "from": 0, "value": 1e9}', "value must be"),
     ('{"type": "explain", "index": -1}', "index must be"),
-    ('{"type": "explain", "index": 0}', "softmax_ce"),
+    ('{"type": "explain", "index": 1000}', "index must be"),
     ('{"type": "upload", "csv": 5}', "csv must be a string"),
     ('{"type": "upload", "csv": "1,2,0\\n1,2\\n3,4,1\\n5,6,0\\n"}', "row 2: expected 3 values"),
     ('{"type": "upload", "csv": "1,2,0\\n1,2,x\\n3,4,1\\n5,6,0\\n"}', "row 2: not a number"),
@@ -505,6 +505,44 @@ def test_explain_sends_each_layers_numbers_for_the_diagram(client, hidden, activ
         assert np.array(link["grad"]) == pytest.approx(step.grad(f"W{l}"), rel=1e-7)
         assert np.array(link["new"]) == pytest.approx(np.array(link["weight"]) - step.lr * step.grad(f"W{l}"), rel=1e-6)
         assert np.array(link["bias_grad"]) == pytest.approx(step.grad(f"b{l}"), rel=1e-7)
+
+
+@pytest.mark.parametrize("setup", [{}, {"loss": "quadratic"}, {"dataset": "plane"}],
+                         ids=["default-bce", "quadratic-classes", "regression"])
+def test_explain_follows_every_loss_of_the_playground(client, setup):
+    """The default setup (binary cross-entropy on logits), the quadratic loss on classes (targets
+    -1/+1) and regression: the step view's numbers are explain_step's with the loss the session
+    trains with, and its gradients those of one step of that loss."""
+    import chainrule.nn.functional as F
+
+    with client.websocket_connect("/ws") as ws:
+        opened(ws)
+        if setup:
+            ws.send_json({"type": "config", "config": setup})
+            while "bytes" not in ws.receive():  # the config, the data if it changed, then a frame
+                pass
+        ws.send_json({"type": "explain", "index": 5})
+        reply = ws.receive_json()
+    assert reply["type"] == "explain", reply
+    s = Session(setup)
+    X, y = s._data[0]
+    loss = {"bce": "bce_logits", "quadratic": "mse"}[s.config["loss"]]
+    target = int(y[5]) if loss == "bce_logits" else float(y[5])
+    step = cr.viz.explain_step(s.model, X[5], target, lr=s.config["learning_rate"], update=False, loss=loss)
+    assert reply["loss"] == pytest.approx(step.loss, rel=1e-6)
+    out = reply["layers"][-1]
+    assert out["adjoint"] == pytest.approx(step.grad("s").tolist(), rel=1e-6)
+    if loss == "bce_logits":
+        assert out["prob"] == pytest.approx((1 / (1 + np.exp(-np.array(out["value"])))).tolist(), rel=1e-6)
+        assert reply["yhat_rule"] == "\u03c3(s)" and f"y = {target}" in reply["loss_rule"]
+    else:
+        assert out["prob"] == out["value"] and "(s \u2212 y)" in reply["loss_rule"]
+    # the gradients are those of the session's own loss function on that example
+    fn = {"bce_logits": F.binary_cross_entropy_with_logits, "mse": F.mse_loss}[loss]
+    params = {n: p.data for n, p in s.model.named_parameters()}
+    grads = cr.grad(lambda p: fn(cr.nn.functional_call(s.model, p, X[5:6]), y[5:6].reshape(1, 1)))(params)
+    for l, link in enumerate(reply["links"], start=1):
+        assert np.array(link["grad"]) == pytest.approx(grads[f"layers.{l - 1}.weight"], rel=1e-5, abs=1e-7)
 
 
 def test_side_by_side_with_three_classes_sends_both_class_maps(client):

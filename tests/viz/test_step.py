@@ -143,8 +143,16 @@ def test_bad_inputs():
         explain_step(model, np.zeros(5), 3)
     with pytest.raises(ValueError, match="one class label"):
         explain_step(model, np.zeros(5), 1.5)
-    with pytest.raises(ValueError, match="classification"):
+    with pytest.raises(ValueError, match="cross_entropy needs a score per class; this model has 1 output"):
         explain_step(cr.nn.LinearRegression(5), np.zeros(5), 0)
+    with pytest.raises(ValueError, match="loss must be one of cross_entropy, bce_logits, mse"):
+        explain_step(model, np.zeros(5), 0, loss="hinge")
+    with pytest.raises(ValueError, match="bce_logits takes labels 0 or 1, got 2"):
+        explain_step(cr.nn.MLP(5, [4], 1, rng=0), np.zeros(5), 2, loss="bce_logits")
+    with pytest.raises(ValueError, match="with one output; this model has 3"):
+        explain_step(model, np.zeros(5), 1, loss="bce_logits")
+    with pytest.raises(ShapeError, match="3 output\\(s\\) but the target has 1 value"):
+        explain_step(model, np.zeros(5), 0.5, loss="mse")
     with pytest.raises(TypeError, match="MLP or a Sequential"):
         explain_step(object(), np.zeros(5), 0)
 
@@ -188,3 +196,33 @@ def test_step_drawing_has_one_row_per_layer(tmp_path):
     strip_w, strip_h = _png_size(step.graph.draw(tmp_path / "strip.png"))
     assert width / height < 4 < strip_w / strip_h, ((width, height), (strip_w, strip_h))
     assert width < strip_w / 2
+
+
+@pytest.mark.parametrize("loss,out,target", [("bce_logits", 1, 1), ("bce_logits", 1, 0), ("mse", 1, -0.7),
+                                             ("mse", 3, [0.5, -1.0, 2.0])])
+def test_bce_and_mse_steps_give_fit_s_loss_and_gradients(loss, out, target):
+    """The one-output losses of the playground: explain_step's loss and every parameter's gradient
+    equal those of the loss cr.fit trains with, on the same example, by reverse mode."""
+    import chainrule.nn.functional as F
+
+    model = cr.nn.MLP(4, [5, 3], out, activation="tanh", rng=2)
+    x = np.random.default_rng(0).normal(size=4)
+    step = explain_step(model, x, target, lr=0.1, update=False, loss=loss)
+    fn = {"bce_logits": F.binary_cross_entropy_with_logits, "mse": F.mse_loss}[loss]
+    t = np.atleast_1d(np.asarray(target, dtype=float))[None, :]
+    params = dict(model.named_parameters())
+    value, grads = cr.value_and_grad(lambda p: fn(cr.nn.functional_call(model, p, x[None, :]), t))(
+        {n: p.data for n, p in params.items()})
+    assert step.loss == pytest.approx(float(value), rel=1e-12)
+    for short, full, old, grad, new in step.params:
+        np.testing.assert_allclose(grad, grads[full], rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(new, old - 0.1 * grad, rtol=1e-14)
+    if loss == "bce_logits":
+        p = 1 / (1 + np.exp(-step.value("s")[0]))
+        assert step.value("y_hat")[0] == pytest.approx(p) and step.prediction == int(p > 0.5)
+        assert step.grad("s")[0] == pytest.approx(p - target, rel=1e-12)  # dJ/ds = y_hat - y
+        assert "sigmoid(s)" in step.render("text")
+    else:
+        assert "y_hat" not in step.graph
+        np.testing.assert_allclose(step.grad("s"), 2 * (step.value("s") - np.ravel(target)) / out, rtol=1e-12)
+        assert "mean of (s - y)^2" in step.render("text")

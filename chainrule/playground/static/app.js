@@ -386,8 +386,8 @@ function drawStep() {
   const text = stage < n
     ? (L === 0 ? `forward, input: x, the features of example ${explained.index} (label ${explained.label})`
       : hidden ? `forward, layer ${L}: ${a} = W${L} ${b} + b${L}, ${z} = \u03c6(${a})`
-      : `forward, output: s = W${L} ${b} + b${L}, \u0177 = softmax(s), J = \u2212log \u0177[${explained.label}] = ${fmt7(explained.loss)}`)
-    : (L === n - 1 ? `backward, output: \u2202J/\u2202s = \u0177 \u2212 onehot(${explained.label}); on the links \u2202J/\u2202W${L} = \u2202J/\u2202s ${b}\u1d40`
+      : `forward, output: s = W${L} ${b} + b${L}, \u0177 = ${explained.yhat_rule}, J = ${explained.loss_rule} = ${fmt7(explained.loss)}`)
+    : (L === n - 1 ? `backward, output: \u2202J/\u2202s = ${explained.ds_rule}; on the links \u2202J/\u2202W${L} = \u2202J/\u2202s ${b}\u1d40`
       : hidden ? `backward, layer ${L}: \u2202J/\u2202${z} = W${L + 1}\u1d40 \u2202J/\u2202(layer ${L + 1}), \u2202J/\u2202${a} = \u2202J/\u2202${z} \u2299 \u03c6\u2032(${a}); on the links \u2202J/\u2202W${L} = \u2202J/\u2202${a} ${b}\u1d40`
       : `backward, input: \u2202J/\u2202x = W1\u1d40 \u2202J/\u2202(layer 1)`);
   $("step-stage").textContent = `${stage + 1}/${last + 1} ${text}`;
@@ -410,8 +410,8 @@ function drawTrace() {
   if (link.bias) rows.push([`b${L}[${j}]`, "the bias", fmt7(link.bias[j])]);
   rows.push([`${a}[${j}]`, `\u03a3\u1d62 W${L}[${j},i] ${below.name}[i] + b${L}[${j}]`, fmt7(lay.pre[j])]);
   if (!out && z !== a) rows.push([`${z}[${j}]`, `\u03c6(${a}[${j}])`, fmt7(lay.value[j])]);
-  rows.push(["\u0177", "softmax(s)", vec(ex.layers[n - 1].prob)], ["J", `\u2212log \u0177[${ex.label}]`, fmt7(ex.loss)]);
-  rows.push(["Backward pass"], ["\u2202J/\u2202s", `\u0177 \u2212 onehot(${ex.label})`, vec(ex.layers[n - 1].adjoint)]);
+  rows.push(["\u0177", ex.yhat_rule, vec(ex.layers[n - 1].prob)], ["J", ex.loss_rule, fmt7(ex.loss)]);
+  rows.push(["Backward pass"], ["\u2202J/\u2202s", ex.ds_rule, vec(ex.layers[n - 1].adjoint)]);
   if (!out) {
     const next = ex.layers[L + 1], nextA = L + 1 === n - 1 ? "s" : next.name.replace(/^z/, "a");
     if (nextA !== "s") rows.push([`\u2202J/\u2202${nextA}`, `layer ${L + 1}'s deltas`, vec(next.delta)]);
