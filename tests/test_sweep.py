@@ -249,6 +249,21 @@ def test_a_huge_grid_is_refused_or_sampled_without_being_written_out(tmp_path):
     assert len(runs) == 5
 
 
+@pytest.mark.parametrize("seeds, sample, match", [
+    (10**9, 1, "1 points x 1000000000 seeds"),  # seeds=N is not listed before the count is checked
+    (1, 10**9, "draws 100000000 points x 1 seeds"),  # nor the drawn indices of a huge sample
+])
+def test_a_sampled_sweep_with_too_many_runs_is_refused_before_anything_is_listed(seeds, sample, match):
+    from chainrule.sweeps import plan
+
+    huge = {"lr": [0.001 * (i + 1) for i in range(10)], "epochs": list(range(1, 11)),
+            "batch_size": list(range(1, 11)), "momentum": [i / 10 for i in range(10)],
+            "weight_decay": [i / 1000 for i in range(10)], "patience": list(range(1, 11)),
+            "hidden": [[i + 1] for i in range(10)], "activation": ["relu", "tanh"] * 5}
+    with pytest.raises(SweepError, match=match):
+        plan(huge, seeds=seeds, sample=sample, optimizer="sgd", **TINY)
+
+
 def test_a_damaged_results_file_is_named_not_a_traceback(tmp_path):
     (tmp_path / RESULTS_FILE).write_text('{"run": "a"}\nnot json\n')
     with pytest.raises(SweepError, match="line 2 is not a result row"):

@@ -139,21 +139,23 @@ def plan(grid, seeds=3, sample=None, sample_seed=0, **fixed):
         axes[name] = values
     fixed = {_name(k, actions): v for k, v in fixed.items()}
     fixed = {k: _convert(k, actions[k], v) for k, v in fixed.items()}
-    seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
-    if not seeds:
+    # seeds=N is counted, not listed, until the number of runs is known to be bounded
+    n_seeds = seeds if isinstance(seeds, int) else len(seeds := [int(s) for s in seeds])
+    if n_seeds < 1:
         raise SweepError("seeds: at least one seed")
     sizes = [len(v) for v in axes.values()]
     total = math.prod(sizes)
-    if sample is not None:
-        if sample < 1:
-            raise SweepError(f"sample must be a positive number of grid points, got {sample}")
-        # draw indices into the grid, so a huge grid is sampled without being written out
-        picks = random.Random(sample_seed).sample(range(total), min(sample, total))
-    elif total * len(seeds) > MAX_RUNS:
-        raise SweepError(f"the grid has {total} points x {len(seeds)} seeds = {total * len(seeds)} runs, more than "
-                         f"{MAX_RUNS}; pass sample=N (--sample N) to draw N points from it")
-    else:
-        picks = range(total)
+    if sample is not None and sample < 1:
+        raise SweepError(f"sample must be a positive number of grid points, got {sample}")
+    n_points = total if sample is None else min(sample, total)
+    if n_points * n_seeds > MAX_RUNS:
+        what = f"the grid has {total} points" if sample is None else f"sample={sample} draws {n_points} points"
+        raise SweepError(f"{what} x {n_seeds} seeds = {n_points * n_seeds} runs, more than {MAX_RUNS}; "
+                         + ("pass sample=N (--sample N) to draw N points from it" if sample is None
+                            else "draw fewer points or seeds"))
+    seeds = list(range(seeds)) if isinstance(seeds, int) else seeds
+    # draw indices into the grid, so a huge grid is sampled without being written out
+    picks = range(total) if sample is None else random.Random(sample_seed).sample(range(total), n_points)
     points = [_grid_point(axes, sizes, i) for i in picks] if axes else [{}]
     defaults = _train_parser().parse_args(["train"])
     runs = []
