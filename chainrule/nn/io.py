@@ -45,14 +45,17 @@ def _loads(path, meta, key, what):
 
 
 _KEYS = {"model": {_FORMAT, _VERSION, _CONFIG, _META}, "checkpoint": {_FORMAT, _VERSION, _CONFIG, _OPTIM, _EXTRA}}
-_NO_PARAMETERS = {"ReLU", "Tanh", "Sigmoid", "Softplus", "LeakyReLU", "Identity"}
+_NO_PARAMETERS = {"ReLU", "Tanh", "Sigmoid", "Softplus", "LeakyReLU", "Identity",
+                  "MSELoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss"}
 
 
 def _parameter_count(config):
-    """The parameters a built-in module class allocates for ``config``, computed without building
-    it; None for another class or malformed values (from_config then reports those)."""
+    """(n, exact): the parameters a built-in module class allocates for ``config``, computed
+    without building it. For another class or malformed values n is 0 and exact False (from_config
+    then reports malformed values); in a Sequential the known layers still count, so n is a lower
+    bound that one unknown layer cannot switch off."""
     if not isinstance(config, dict):
-        return None
+        return 0, False
     cls = config.get("class")
 
     def dim(key):
@@ -60,28 +63,28 @@ def _parameter_count(config):
         return v if type(v) is int and v > 0 else None
 
     if cls in _NO_PARAMETERS:
-        return 0
+        return 0, True
     if cls == "Linear":
         i, o = dim("in_features"), dim("out_features")
-        return None if i is None or o is None else i * o + (o if config.get("bias", True) else 0)
+        return (0, False) if i is None or o is None else (i * o + (o if config.get("bias", True) else 0), True)
     if cls in ("LinearRegression", "LogisticRegression", "SoftmaxRegression", "MLP"):
         hidden = config.get("hidden", [])
         out = dim("n_classes") if cls == "SoftmaxRegression" else 1 if cls != "MLP" else dim("out_features")
         sizes = [dim("in_features"), *hidden, out] if isinstance(hidden, list) else [None]
         if not all(type(n) is int and n > 0 for n in sizes):
-            return None
-        return sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+            return 0, False
+        return sum(a * b + b for a, b in zip(sizes, sizes[1:])), True
     if cls == "Sequential" and isinstance(config.get("layers"), list):
         counts = [_parameter_count(c) for c in config["layers"]]
-        return None if None in counts else sum(counts)
-    return None
+        return sum(n for n, _ in counts), all(exact for _, exact in counts)
+    return 0, False
 
 
 def _check_size(path, config, tensors):
-    declared, stored = _parameter_count(config), sum(t.size for t in tensors.values())
-    if declared is not None and declared != stored:
-        raise ModelFileError(f"{path}: the config declares a model of {declared} parameters but the file holds "
-                             f"{stored}; refusing to build it")
+    (declared, exact), stored = _parameter_count(config), sum(t.size for t in tensors.values())
+    if declared > stored or (exact and declared != stored):
+        raise ModelFileError(f"{path}: the config declares a model of {'' if exact else 'at least '}{declared} "
+                             f"parameters but the file holds {stored}; refusing to build it")
 
 
 def _check_metadata(path, model, metadata):

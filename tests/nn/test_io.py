@@ -254,6 +254,19 @@ def test_a_config_larger_than_its_file_is_refused_before_building(tmp_path):
         cr.nn.load(path)
 
 
+@pytest.mark.parametrize("other, match", [
+    ({"class": "MSELoss", "reduction": "mean"}, "of 16004000 parameters"),  # a loss has none
+    ({"class": "NotAModule"}, "of at least 16004000 parameters"),  # the known layers still count
+])
+def test_a_large_layer_beside_a_loss_or_an_unknown_layer_is_still_refused(tmp_path, other, match):
+    config = {"class": "Sequential", "layers": [
+        {"class": "Linear", "in_features": 4000, "out_features": 4000, "bias": True, "init": "xavier_uniform",
+         "dtype": "float64"}, other]}
+    path = _rewrite_meta(_model_file(tmp_path), **{"chainrule.config": json.dumps(config)})
+    with pytest.raises(ModelFileError, match=match + " but the file holds 26; refusing"):
+        cr.nn.load(path)
+
+
 @pytest.mark.parametrize("metadata, match", [
     ({"classes": ["a", "b", "c"]}, "names 3 classes but the model has 2 output"),
     ({"classes": [["a"], "b"]}, "list of class labels"),
