@@ -268,3 +268,10 @@ def test_a_damaged_results_file_is_named_not_a_traceback(tmp_path):
     (tmp_path / RESULTS_FILE).write_text('{"run": "a"}\nnot json\n')
     with pytest.raises(SweepError, match="line 2 is not a result row"):
         cr.sweep(GRID, seeds=1, out=tmp_path, scheduler="serial", progress=False, **TINY)
+
+
+def test_both_compile_switches_are_refused_when_planned_not_in_every_run():
+    from chainrule.sweeps import plan
+
+    with pytest.raises(SweepError, match="--compile and --no-compile: choose one"):
+        plan({"activation": ["relu", "tanh"]}, seeds=1, compile=True, no_compile=True, **TINY)

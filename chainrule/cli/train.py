@@ -334,6 +334,7 @@ def resolve(args):
         raise usage(f"--validation-split must be in [0, 1), got {args.validation_split}")
     if args.test_data is None and not 0 < args.test_size < 1:
         raise usage(f"--test-size must be in (0, 1), got {args.test_size}")
+    _compile_choice(args)  # both switches on (possible in a sweep's options) is refused here, before data
     activation = _canonical("activation", args.activation)
     init = _canonical("init", args.init) if args.init else ("kaiming_uniform" if activation == "relu" else "xavier_uniform")
     return {"optimizer": opt_name, "schedule": schedule, "lr": lr, "momentum": momentum,
