@@ -275,3 +275,11 @@ def test_both_compile_switches_are_refused_when_planned_not_in_every_run():
 
     with pytest.raises(SweepError, match="--compile and --no-compile: choose one"):
         plan({"activation": ["relu", "tanh"]}, seeds=1, compile=True, no_compile=True, **TINY)
+
+
+def test_a_local_cluster_never_has_more_workers_than_runs():
+    from chainrule.sweeps import _local_workers
+
+    assert _local_workers(100_000, 4) == 4  # not a hundred thousand processes for four runs
+    assert _local_workers(2, 8) == 2
+    assert 1 <= _local_workers(None, 3) <= 3  # one per core, at most the runs

@@ -277,9 +277,17 @@ class SweepResult(list):
         return summary(self, metric)
 
 
+def _local_workers(workers, runs):
+    """Worker processes of a local cluster: ``workers`` or one per core, and never more than
+    the runs to do (each process costs its memory and start-up, so --workers 100000 for four
+    runs starts four)."""
+    n = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
+    return max(1, min(n, runs))
+
+
 def _client(scheduler, workers):
     """(client, owned, cluster or None) for a scheduler address, a Client (not owned: left open),
-    or None (a LocalCluster)."""
+    or None (a LocalCluster of ``workers`` processes)."""
     try:
         from distributed import Client, LocalCluster
     except ImportError:
@@ -295,11 +303,10 @@ def _client(scheduler, workers):
     if sys.modules["__main__"].__name__ == "__mp_main__":
         # A worker process being started imports the user's script again, which calls sweep again.
         raise SweepError(MAIN_GUARD)
-    n = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
     # One process per core with one thread each: training holds the GIL, so threads would queue.
     try:
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
-                               host="127.0.0.1")
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address="127.0.0.1:0", host="127.0.0.1")
     except RuntimeError as err:
         raise SweepError(f"the local Dask cluster did not start ({err}); {MAIN_GUARD}") from None
     return Client(cluster), True, cluster
@@ -393,7 +400,7 @@ def _distributed(todo, loaded, store, bar, scheduler, workers):
     from distributed import as_completed
 
     defaults = _train_parser().parse_args(["train"])
-    client, owned, cluster = _client(scheduler, workers)
+    client, owned, cluster = _client(scheduler, _local_workers(workers, len(todo)))
     try:
         if bar.enabled and _has_dashboard():
             print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)
