@@ -283,3 +283,5 @@ def test_a_local_cluster_never_has_more_workers_than_runs():
     assert _local_workers(100_000, 4) == 4  # not a hundred thousand processes for four runs
     assert _local_workers(2, 8) == 2
     assert 1 <= _local_workers(None, 3) <= 3  # one per core, at most the runs
+    with pytest.raises(SweepError, match="at most 256 worker processes"):
+        _local_workers(100_000, 50_000)  # as many processes as runs, but far beyond one machine

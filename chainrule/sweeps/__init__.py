@@ -277,12 +277,19 @@ class SweepResult(list):
         return summary(self, metric)
 
 
+MAX_LOCAL_WORKERS = 256  # processes of one machine's cluster; more only share the same cores
+
+
 def _local_workers(workers, runs):
-    """Worker processes of a local cluster: ``workers`` or one per core, and never more than
-    the runs to do (each process costs its memory and start-up, so --workers 100000 for four
-    runs starts four)."""
+    """Worker processes of a local cluster: ``workers`` (at most ``MAX_LOCAL_WORKERS``) or one per
+    core, and never more than the runs to do (each process costs its memory and start-up, so
+    --workers 100000 for four runs starts four)."""
     n = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
-    return max(1, min(n, runs))
+    n = max(1, min(n, runs))
+    if n > MAX_LOCAL_WORKERS:
+        raise SweepError(f"workers={workers}: a local cluster runs at most {MAX_LOCAL_WORKERS} worker processes "
+                         "(they share this machine's cores); for more, start a Dask cluster and pass --scheduler")
+    return n
 
 
 def _client(scheduler, workers):
