@@ -1,6 +1,7 @@
 """Each example in examples/ runs with --quick and prints the findings its lecture question expects."""
 import importlib.util
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,16 @@ def test_how_many_layers(tmp_path, capsys):
         assert scores[best] == max(scores.values())  # the finding says what the numbers say
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 10
     figures(tmp_path, out, "how_many_layers.png")
+
+
+def test_how_many_layers_without_matplotlib_says_so_where_the_findings_are(tmp_path, capsys, monkeypatch):
+    # the message on stdout, beside the findings, as every example prints it (and `figures` reads it)
+    for mod in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, mod)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
+    out = run_example("how_many_layers", tmp_path, capsys)
+    assert 'figures skipped: matplotlib is not installed (pip install "chainrule[viz]")' in out
+    assert not (tmp_path / "how_many_layers.png").exists()
 
 
 @pytest.mark.parametrize("name", ["zero_training_error", "cross_entropy_vs_quadratic", "zero_init_symmetry",
