@@ -61,7 +61,7 @@ def figure(stats, hidden, path):
 
         fig = _figure(5.5, 3.6)
     except ImportError:
-        print("figures skipped: matplotlib is not installed", file=sys.stderr)
+        print('figures skipped: matplotlib is not installed (pip install "chainrule[viz]")')
         return
     ax = fig.subplots()
     depths = [len(h) for h in hidden]

@@ -14,6 +14,7 @@ sys.path.insert(0, str(BENCH))
 
 import bench_core  # noqa: E402
 import bench_forward  # noqa: E402
+import bench_linalg  # noqa: E402
 import bench_nn  # noqa: E402
 import bench_passes  # noqa: E402
 import harness  # noqa: E402
@@ -45,6 +46,14 @@ def test_issue_13_contenders_compute_what_numpy_computes(module, name, one_blas_
     assert "compiled" in record["contenders"], record["skipped"].get("compiled")
     for why in record["skipped"].values():  # the only acceptable reason: the peer is not installed
         assert "is not installed" in why
+
+
+@pytest.mark.parametrize("name", [c.name for c in bench_linalg.cases()])
+def test_linalg_contenders_compute_what_numpy_computes(name, one_blas_thread):
+    # solve, slogdet and eigh on a Tensor (value), and chainrule's gradients beside the hand-written ones
+    record = harness.run_case(_case(bench_linalg, name), rounds=1, sample_s=0, only={"chainrule"})
+    assert not record["skipped"]
+    assert set(record["contenders"]) == {"numpy", "chainrule"}
 
 
 @pytest.mark.parametrize("name", [name for _, name, _ in bench_passes.CASES])

@@ -1,6 +1,7 @@
 """Each example in examples/ runs with --quick and prints the findings its lecture question expects."""
 import importlib.util
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,34 @@ def test_how_many_layers(tmp_path, capsys):
         assert scores[best] == max(scores.values())  # the finding says what the numbers say
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 10
     figures(tmp_path, out, "how_many_layers.png")
+
+
+def test_how_many_layers_figures_in_the_readme_are_the_recorded_runs():
+    # the README's means and spreads are those of the 50 full runs recorded beside the benchmarks
+    import json
+
+    from chainrule.sweeps.report import tables
+
+    rows = [json.loads(line) for line in (EXAMPLES.parent / "benchmarks" / "runs" / "how_many_layers.jsonl")
+            .read_text().splitlines()]
+    assert len(rows) == 50 and {r["epochs"] for r in rows} == {30}
+    _, per = tables([{**r, "depth x activation": f"{len(r['hidden'])} {r['activation']}"} for r in rows])
+    stats = {k: f"{m:.3f} ± {s:.3f}" for k, m, s, _ in per["depth x activation"]}
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    claim = re.search(r"With ReLU, depth barely matters at this size \((\S+ ± \S+) with one layer, (\S+ ± \S+) "
+                      r"with five\).*?five\s+layers do not learn at all in 30 epochs \((\S+), chance\)", readme, re.S)
+    assert claim.group(1) == stats["1 relu"] and claim.group(2) == stats["5 relu"]
+    assert claim.group(3) == stats["5 sigmoid"].split(" ±")[0]
+
+
+def test_how_many_layers_without_matplotlib_says_so_where_the_findings_are(tmp_path, capsys, monkeypatch):
+    # the message on stdout, beside the findings, as every example prints it (and `figures` reads it)
+    for mod in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, mod)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
+    out = run_example("how_many_layers", tmp_path, capsys)
+    assert 'figures skipped: matplotlib is not installed (pip install "chainrule[viz]")' in out
+    assert not (tmp_path / "how_many_layers.png").exists()
 
 
 @pytest.mark.parametrize("name", ["zero_training_error", "cross_entropy_vs_quadratic", "zero_init_symmetry",

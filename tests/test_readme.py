@@ -87,3 +87,33 @@ def test_readme_shows_what_its_blocks_print(tmp_path):
                               timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         assert done.stdout.rstrip("\n").endswith(shown.rstrip("\n")), (done.stdout, shown)
+
+
+def test_readme_diagnostics_warning_is_what_training_prints(tmp_path, capsys):
+    """The Diagnostics section: its relu + He command trains without a warning; the same network
+    with the sigmoid flags it names stays at chance and warns with the message it quotes."""
+    import json
+    import warnings
+
+    import chainrule as cr
+    from chainrule.cli import main
+
+    text = README.read_text()
+    (line,) = [ln for ln in text.splitlines() if ln.startswith("chainrule train") and "no warning" in ln]
+    argv = line.split("#")[0].split()[2:]
+    sigmoid = re.search(r"The same network with `(--activation [^`]+)` stays at chance", text).group(1).split()
+    quoted = re.search(r"the\s+warning says why: `VanishingGradientWarning: (.*?)`", text, re.S).group(1)
+    results = {}
+    for name, extra in (("relu", []), ("sigmoid", [a for a in sigmoid if a not in argv])):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            code = main(["train", *argv, *extra, "--out", str(tmp_path / name), "--no-progress", "--no-figures",
+                         "--json"])
+        assert code == 0
+        accuracy = json.loads(capsys.readouterr().out)["test_accuracy"]
+        results[name] = accuracy, [w for w in caught if issubclass(w.category, cr.TrainingWarning)]
+    assert results["relu"][1] == []
+    accuracy, caught = results["sigmoid"]
+    assert accuracy <= 0.6  # chance on the two-class circle
+    assert [w.category for w in caught] == [cr.VanishingGradientWarning]
+    assert str(caught[0].message).startswith(" ".join(quoted.split()))

@@ -415,8 +415,10 @@ class Session:
         X, y = self._data[0]
         bs = min(self.config["batch_size"], len(X))
         need = n * bs
-        while len(self._queue) < need:  # whole epochs of shuffled indices, as fit draws them
-            self._queue = np.concatenate([self._queue, self._order.permutation(len(X))])
+        if len(self._queue) < need:  # whole epochs of shuffled indices, as fit draws them
+            # joined once: a step message of up to 1000 batches needs up to 1000 epochs
+            epochs = -(-(need - len(self._queue)) // len(X))
+            self._queue = np.concatenate([self._queue, *(self._order.permutation(len(X)) for _ in range(epochs))])
         take, self._queue = self._queue[:need], self._queue[need:]
         _one_epoch(self.model, self._loss_fn, self.optimizer, X[take], y[take], bs, None, self.steps, None)
         self.steps += n

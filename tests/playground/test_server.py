@@ -95,6 +95,20 @@ def test_session_trains_with_chainrule_and_lowers_the_test_loss():
     assert np.allclose(f["boundary"].ravel()[:3], 2 / (1 + np.exp(-z)) - 1, atol=1e-6)
 
 
+def test_many_steps_at_once_draw_the_batches_of_as_many_single_steps():
+    # step(n) takes its n batches from whole shuffled epochs, in order, as n calls of step(1) do
+    # (here 25 batches of 7 from 40 training points: the queue runs over five epochs and keeps the rest)
+    config = {"dataset": "circle", "hidden": [3], "n": 50, "train_ratio": 0.8, "batch_size": 7}
+    many, single = Session(config), Session(config)
+    many.step(25)
+    for _ in range(25):
+        single.step(1)
+    assert many.seen == single.seen == 175 and len(many._queue) == len(single._queue) == 200 - 175
+    assert np.array_equal(many._queue, single._queue)
+    for a, b in zip(many.model.parameters(), single.model.parameters()):
+        assert np.allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("loss", ["quadratic", "bce", "softmax_ce"])
 @pytest.mark.parametrize("dataset", ["xor", "plane"])
 def test_every_loss_and_task_steps(loss, dataset):

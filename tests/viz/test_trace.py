@@ -186,6 +186,35 @@ def test_groups_mark_the_operations_of_a_block():
     assert groups == {"v1": "layer 1", "v2": "layer 1", "v3": "inner", "v4": None, "v5": None}
 
 
+def test_traces_in_two_threads_keep_their_groups_apart():
+    # thread A opens a group and waits inside it while this thread takes a whole trace with groups
+    import threading
+
+    inside, done, graphs = threading.Event(), threading.Event(), {}
+
+    def f_a(x):
+        with cr.viz.group("A"):
+            h = cr.tanh(x)
+            inside.set()
+            done.wait(10)
+            h = h * 2.0
+        return cr.sum(h)
+
+    def f_b(x):
+        with cr.viz.group("B"):
+            h = cr.exp(x)
+        return cr.sum(h)
+
+    thread = threading.Thread(target=lambda: graphs.setdefault("A", cr.trace(f_a, np.array([0.1, 0.2]))))
+    thread.start()
+    assert inside.wait(10)
+    graphs["B"] = cr.trace(f_b, np.array([0.3]))
+    done.set()
+    thread.join(10)
+    assert [n.group for n in graphs["A"].ops] == ["A", "A", None]
+    assert [n.group for n in graphs["B"].ops] == ["B", None]
+
+
 def test_outputs_that_are_tuples_or_released_graphs_are_refused():
     with pytest.raises(TypeError, match="one output"):
         cr.trace(lambda x: (x, x), 1.0)
