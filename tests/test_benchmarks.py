@@ -136,3 +136,23 @@ def test_table_compile_from_a_results_file(tmp_path):
 def test_bad_input_exits_2_with_a_message(args, says):
     proc = _run(*args)
     assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_first_compile_in_a_new_process_reports_and_records(tmp_path):
+    """benchmarks/first_compile.py (the README's first-compile figures): it runs, writes its record,
+    and refuses a bad count with a message. Times are not asserted."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "first_compile.py"
+    out = tmp_path / "first.json"
+    done = subprocess.run([sys.executable, str(script), "--processes", "1", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(out.read_text())
+    assert len(record["first_ms"]) == len(record["next_ms"]) == 1 and record["first_ms"][0] > 0
+    assert "first compile in a new process" in done.stdout
+    bad = subprocess.run([sys.executable, str(script), "--processes", "0"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--processes must be in 1..100" in bad.stderr
