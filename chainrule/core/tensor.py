@@ -4,6 +4,7 @@ from __future__ import annotations
 import itertools
 import sys
 import traceback
+from contextvars import ContextVar
 
 import numpy as np
 
@@ -408,6 +409,9 @@ def tensor(data, requires_grad=False, dtype=None, name=None) -> Tensor:
 
 
 # ---------------------------------------------------------------- grad mode and anomaly mode
+_RESTORE = ContextVar("chainrule.mode_restore", default=None)  # (outer entries, value to restore)
+
+
 class _Switch:
     """Context manager (and decorator) that sets a mode for the current thread or asyncio task
     and restores it after; other threads and tasks keep theirs."""
@@ -415,14 +419,19 @@ class _Switch:
     var = _GRAD_ENABLED  # the mode's ContextVar (see chainrule.core.registry)
     value = True
 
+    # The value to restore is kept per thread and task too (a stack: blocks nest), never on the
+    # switch object: one `no_grad()` object shared by threads, or entered again inside its own
+    # block, would otherwise restore another entry's value and leave the mode switched.
     def __enter__(self):
         var = self.var
-        self._prev = var.get()
+        _RESTORE.set((_RESTORE.get(), var.get()))
         var.set(self.value)
         return self
 
     def __exit__(self, *exc):
-        self.var.set(self._prev)
+        rest, prev = _RESTORE.get()
+        _RESTORE.set(rest)
+        self.var.set(prev)
         return False
 
     def __call__(self, fn):
@@ -430,7 +439,7 @@ class _Switch:
 
         @functools.wraps(fn)
         def wrapped(*a, **k):
-            with type(self)():  # a fresh switch per call: calls in several threads each restore their own
+            with self:
                 return fn(*a, **k)
 
         return wrapped
