@@ -14,8 +14,6 @@ function chainrule has no rule for is numpy's own: it works on plain data and, t
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as _np
 
 from chainrule.core import ops as _ops
@@ -54,13 +52,6 @@ def _ufunc(ufunc, prim):
         return op(*[_ops._arr(x) for x in inputs])
     on_values.__doc__ = prim.doc
     on_values.primitive = prim
-    return on_values
-
-
-def _table_entry(fn):
-    def on_values(*args, **kwargs):
-        return fn(*args, **kwargs)
-    on_values.__doc__ = fn.__doc__
     return on_values
 
 
@@ -149,5 +140,3 @@ def coverage_table():
                  "value that carries a derivative |")
     return "\n".join(lines)
 
-
-del functools
