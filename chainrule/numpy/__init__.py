@@ -18,20 +18,12 @@ import numpy as _np
 
 from chainrule.core import ops as _ops
 from chainrule.core.registry import REGISTRY as _REGISTRY
-from chainrule.core.registry import Box as _Box
-
-
-def _has_box(tree):
-    for v in _ops._leaves(tree):
-        if isinstance(v, _Box):
-            return True
-    return False
 
 
 def _dispatching(np_fn, cr_fn, name):
     """numpy's ``np_fn`` on plain data, chainrule's ``cr_fn`` when a chainrule value is an argument."""
     def fn(*args, **kwargs):
-        if _has_box((args, kwargs)):
+        if _ops.has_box((args, kwargs)):
             return cr_fn(*args, **kwargs)
         return np_fn(*args, **kwargs)
     fn.__name__ = fn.__qualname__ = name
