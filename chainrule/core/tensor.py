@@ -10,7 +10,7 @@ import numpy as np
 
 from chainrule.core import primitives as P
 from chainrule.core.ops import ArrayOperators, concrete
-from chainrule.core.errors import AnomalyError, DTypeError, GraphError
+from chainrule.core.errors import COMPLEX_REFUSAL, AnomalyError, DTypeError, GraphError
 from chainrule.core.registry import (_ANOMALY, _GRAD_ENABLED, _NO_PARAMS, _NUMBER_TYPES, Box, _failed, anomaly_enabled, bind,
                                      grad_enabled, shape_error)
 
@@ -298,9 +298,7 @@ _ADD, _SUB, _MUL, _DIV, _POW, _MATMUL, _NEG = (f.primitive for f in (
 
 def _requires_grad_refusal(where, dtype):
     if np.dtype(dtype).kind == "c":  # refused, not half supported: see the README's conventions
-        return (f"{where} needs real floating-point data, got dtype {dtype}: chainrule differentiates real "
-                "functions of real inputs (complex inputs are not supported); pass the real and imaginary "
-                "parts as two real tensors")
+        return f"{where} needs real floating-point data, got dtype {dtype}: {COMPLEX_REFUSAL}"
     return f"{where} needs floating-point data, got dtype {dtype}; pass dtype=float or float values"
 
 
