@@ -427,7 +427,10 @@ class _Switch:
         return self
 
     def __exit__(self, *exc):
-        rest, prev = _RESTORE.get()
+        entry = _RESTORE.get()
+        if entry is None:  # entered in another thread or task (a generator closed elsewhere): nothing here
+            return False
+        rest, prev = entry
         _RESTORE.set(rest)
         self.var.set(prev)
         return False

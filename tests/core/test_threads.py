@@ -276,6 +276,28 @@ def test_one_no_grad_object_shared_by_threads_restores_each_threads_mode():
     assert after == {"a": True, "b inside its outer block": False, "b": True}
 
 
+def test_a_block_left_in_another_thread_changes_nothing_there():
+    # a generator's `with cr.no_grad():` closed by another thread: its exit has nothing to restore there
+    quiet = cr.no_grad()
+    quiet.__enter__()
+    errors = []
+
+    def leave():
+        try:
+            quiet.__exit__(None, None, None)
+            errors.append(cr.is_grad_enabled())
+        except Exception as err:  # noqa: BLE001 - the test reports it
+            errors.append(err)
+
+    t = threading.Thread(target=leave)
+    t.start()
+    t.join(TIMEOUT)
+    assert errors == [True]
+    assert not cr.is_grad_enabled()
+    quiet.__exit__(None, None, None)
+    assert cr.is_grad_enabled()
+
+
 def test_a_new_thread_starts_with_the_default_modes():
     seen = []
     with cr.no_grad():
