@@ -1,5 +1,10 @@
 """The exceptions chainrule raises: each names what was wrong and where."""
 
+# Why a complex value is refused, wherever one enters (tensor(), requires_grad_, grad, jvp, vjp):
+# complex numbers are refused at the door rather than half supported inside.
+COMPLEX_REFUSAL = ("chainrule differentiates real functions of real inputs (complex inputs are not supported); "
+                   "pass the real and imaginary parts as two real arguments")
+
 
 class ChainruleError(Exception):
     """Base class of every error chainrule raises on purpose."""

@@ -33,11 +33,11 @@ import numpy as np
 
 from chainrule.core import primitives as P
 from chainrule.core.errors import ChainruleError, ConcretizationError, ShapeError
-from chainrule.core.ops import concrete, implements, _arr, _norm_axis
+from chainrule.core.ops import concrete, has_box, implements, _arr, _norm_axis
 from chainrule.core.primitives import (
     add, divide, getitem, matmul, multiply, ndim_of, reshape, shape_of, subtract, swapaxes, unbroadcast,
 )
-from chainrule.core.registry import Box, defprim
+from chainrule.core.registry import defprim
 
 
 class LinAlgError(ChainruleError, np.linalg.LinAlgError):
@@ -419,11 +419,6 @@ pinv = defprim("pinv", _guarded("pinv", _pinv_impl), (_pinv_vjp,), (_pinv_jvp,),
 
 
 # ---------------------------------------------------------------- the public functions (numpy's signatures)
-def _has_box(*xs):
-    """Whether any argument is a chainrule value (a box, or a list holding one)."""
-    return any(isinstance(x, Box) or (type(x) in (list, tuple) and isinstance(_arr(x), Box)) for x in xs)
-
-
 def _result(name, *values):
     # numpy's named tuples (EighResult, SVDResult, SlogdetResult) where this numpy has them
     cls = getattr(getattr(np.linalg, "_linalg", None), name, None)
@@ -439,7 +434,7 @@ def _square(name, a):
 @implements(np.linalg.solve)
 def linalg_solve(a, b):
     """x with a @ x = b, batched over leading axes as numpy.linalg.solve."""
-    if not _has_box(a, b):
+    if not has_box((a, b)):
         return np.linalg.solve(a, b)
     a, b = _arr(a), _arr(b)
     _square("solve", a)
@@ -450,7 +445,7 @@ def _of_square(name, numpy_fn, primitive, doc):
     """numpy.linalg's ``name`` of square matrices (batched): numpy's own call on plain data, the
     primitive on chainrule values."""
     def fn(a):
-        if not _has_box(a):
+        if not has_box(a):
             return numpy_fn(a)
         a = _arr(a)
         _square(name, a)
@@ -469,7 +464,7 @@ linalg_det = _of_square("det", np.linalg.det, det, "The determinant of square ma
 def linalg_slogdet(a):
     """(sign, log|det a|) of square matrices (batched); the sign is piecewise constant, so it is a
     plain array (no derivative), and log|det a| carries the derivative."""
-    if not _has_box(a):
+    if not has_box(a):
         return np.linalg.slogdet(a)
     a = _arr(a)
     _square("slogdet", a)
@@ -485,7 +480,7 @@ def linalg_slogdet(a):
 def linalg_cholesky(a, /, *, upper=False):
     """The Cholesky factor of symmetric positive-definite matrices (batched): lower L with
     a = L L^T, or with ``upper=True`` U = L^T (read from a's upper triangle, as numpy)."""
-    if not _has_box(a):
+    if not has_box(a):
         return np.linalg.cholesky(a, upper=upper) if upper else np.linalg.cholesky(a)
     a = _arr(a)
     _square("cholesky", a)
@@ -502,7 +497,7 @@ def linalg_eigh(a, UPLO="L"):
     single eigenvector there. Nearly equal eigenvalues give large, ill-conditioned derivatives."""
     if UPLO not in ("L", "U"):
         raise ValueError(f"numpy.linalg.eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
-    if not _has_box(a):
+    if not has_box(a):
         return np.linalg.eigh(a, UPLO)
     a = _arr(a)
     _square("eigh", a)
@@ -512,7 +507,7 @@ def linalg_eigh(a, UPLO="L"):
 @implements(np.linalg.eigvalsh)
 def linalg_eigvalsh(a, UPLO="L"):
     """The eigenvalues of symmetric matrices (batched)."""
-    if not _has_box(a):
+    if not has_box(a):
         return np.linalg.eigvalsh(a, UPLO)
     return linalg_eigh(a, UPLO)[0]
 
@@ -525,7 +520,7 @@ def linalg_svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     matrix is refused (the extra columns are not unique, so they have no derivative). Limits:
     between repeated singular values the singular vectors' derivative is undefined (its part there
     is taken as 0; the values' derivative is exact); ``hermitian`` is accepted and the general SVD is computed."""
-    if not _has_box(a):
+    if not has_box(a):
         return np.linalg.svd(a, full_matrices, compute_uv, hermitian)
     a = _arr(a)
     shape = shape_of(a)
@@ -544,7 +539,7 @@ def linalg_svd(a, full_matrices=True, compute_uv=True, hermitian=False):
 @implements(getattr(np.linalg, "svdvals", None))
 def linalg_svdvals(x, /):
     """The singular values (batched)."""
-    if not _has_box(x):
+    if not has_box(x):
         return np.linalg.svdvals(x)
     return linalg_svd(x, compute_uv=False)
 
@@ -553,7 +548,7 @@ def linalg_svdvals(x, /):
 def linalg_pinv(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
     """The Moore-Penrose pseudo-inverse (batched); its derivative is the one where the rank does
     not change."""
-    if not _has_box(a):
+    if not has_box(a):
         kw = {} if rtol is np._NoValue else {"rtol": rtol}
         return np.linalg.pinv(a, rcond, hermitian, **kw) if rcond is not None else np.linalg.pinv(a, hermitian=hermitian, **kw)
     if rtol is not np._NoValue and rtol is not None:
@@ -610,7 +605,7 @@ def linalg_norm(x, ord=None, axis=None, keepdims=False):
     (a count: derivative 0), and matrix norms 'fro', 'nuc' (sum of singular values), 2 and -2
     (largest and smallest singular value), 1, -1, inf, -inf (largest or smallest column or row sum
     of |x|). The derivative of a norm is undefined where it is 0 (and where a max has ties)."""
-    if not _has_box(x):
+    if not has_box(x):
         return np.linalg.norm(x, ord, axis, keepdims)
     x = _arr(x)
     nd = ndim_of(x)
@@ -636,7 +631,7 @@ def linalg_norm(x, ord=None, axis=None, keepdims=False):
 @implements(getattr(np.linalg, "vector_norm", None))
 def linalg_vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
     """numpy.linalg.vector_norm: the norm of the flattened values (axis None) or along axes."""
-    if not _has_box(x):
+    if not has_box(x):
         return np.linalg.vector_norm(x, axis=axis, keepdims=keepdims, ord=ord)
     x = _arr(x)
     if axis is None:
@@ -652,7 +647,7 @@ def linalg_vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
 @implements(getattr(np.linalg, "matrix_norm", None))
 def linalg_matrix_norm(x, /, *, keepdims=False, ord="fro"):
     """numpy.linalg.matrix_norm: the norm of the last two axes."""
-    if not _has_box(x):
+    if not has_box(x):
         return np.linalg.matrix_norm(x, keepdims=keepdims, ord=ord)
     x = _arr(x)
     nd = ndim_of(x)
@@ -664,7 +659,7 @@ def linalg_matrix_norm(x, /, *, keepdims=False, ord="fro"):
 def linalg_matrix_power(a, n):
     r"""$a^n$ for an integer n by repeated squaring (n < 0: powers of $a^{-1}$; n = 0: the
     identity, which carries no derivative); batched over leading axes."""
-    if not _has_box(a):
+    if not has_box(a):
         return np.linalg.matrix_power(a, n)
     a = _arr(a)
     _square("matrix_power", a)
@@ -688,7 +683,7 @@ def linalg_multi_dot(arrays, *, out=None):
     """The product of a chain of matrices (the first may be a vector, the last too), multiplied
     left to right: the value is numpy's up to rounding (numpy picks the cheapest order)."""
     arrays = list(arrays)
-    if not _has_box(*arrays):
+    if not has_box(arrays):
         return np.linalg.multi_dot(arrays, out=out)
     if out is not None:
         raise TypeError("numpy.linalg.multi_dot: out= is not supported on chainrule values")
@@ -704,7 +699,7 @@ def linalg_multi_dot(arrays, *, out=None):
 def linalg_tensorinv(a, ind=2):
     """The inverse of a as a linear map from its last axes to its first ``ind`` axes: inv of
     the matrix that reshaping makes of it (its derivative is inv's)."""
-    if not _has_box(a):
+    if not has_box(a):
         return np.linalg.tensorinv(a, ind)
     a = _arr(a)
     shape = shape_of(a)
@@ -719,7 +714,7 @@ def linalg_tensorinv(a, ind=2):
 @implements(np.linalg.tensorsolve)
 def linalg_tensorsolve(a, b, axes=None):
     """x with tensordot(a, x, x.ndim) = b: solve on the matrix that reshaping makes of a."""
-    if not _has_box(a, b):
+    if not has_box((a, b)):
         return np.linalg.tensorsolve(a, b, axes)
     if axes is not None:
         raise TypeError("numpy.linalg.tensorsolve: axes= is not supported on chainrule values; "
@@ -740,7 +735,7 @@ def linalg_lstsq(a, b, rcond=None):
     a x - b when a has full column rank and more rows than columns (else empty, as numpy's);
     the singular values are svdvals(a), differentiable too; the rank is a plain integer
     (piecewise constant)."""
-    if not _has_box(a, b):
+    if not has_box((a, b)):
         return np.linalg.lstsq(a, b, rcond=rcond)
     a, b = _arr(a), _arr(b)
     ashape = shape_of(a)

@@ -241,6 +241,14 @@ def _leaves(tree):
         yield tree
 
 
+def has_box(tree):
+    """Whether a chainrule value (any box) is inside ``tree``: nested lists, tuples, dicts' values."""
+    for v in _leaves(tree):
+        if isinstance(v, Box):
+            return True
+    return False
+
+
 def _plain_tree(tree):
     """``tree`` with every box replaced by its plain value (for values that carry no derivative)."""
     if type(tree) is list or type(tree) is tuple:

@@ -82,8 +82,17 @@ def bind(prim: "Primitive", args, params):
     """Apply ``prim`` to arguments of which at least one is a box: the innermost box handles it."""
     top = None
     for a in args:
-        if isinstance(a, Box) and (top is None or a._level > top._level):
-            top = a
+        if isinstance(a, Box):
+            if top is None or a._level > top._level:
+                top = a
+        elif type(a) is list or type(a) is tuple:
+            # A sequence among the arguments (cr.concatenate([x, [x[0], 1.0]])): one holding
+            # values that carry a derivative is stacked first, so that they are inputs of this
+            # operation; the box's _bind would take it for a constant and numpy would read its
+            # values as plain numbers, dropping their derivative.
+            args = tuple(stack_sequence(v) for v in args)
+            top = _top_box(args)
+            break
     return top._bind(prim, args, params)
 
 

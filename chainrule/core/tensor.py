@@ -4,12 +4,13 @@ from __future__ import annotations
 import itertools
 import sys
 import traceback
+from contextvars import ContextVar
 
 import numpy as np
 
 from chainrule.core import primitives as P
 from chainrule.core.ops import ArrayOperators, concrete
-from chainrule.core.errors import AnomalyError, DTypeError, GraphError
+from chainrule.core.errors import COMPLEX_REFUSAL, AnomalyError, DTypeError, GraphError
 from chainrule.core.registry import (_ANOMALY, _GRAD_ENABLED, _NO_PARAMS, _NUMBER_TYPES, Box, _failed, anomaly_enabled, bind,
                                      grad_enabled, shape_error)
 
@@ -297,9 +298,7 @@ _ADD, _SUB, _MUL, _DIV, _POW, _MATMUL, _NEG = (f.primitive for f in (
 
 def _requires_grad_refusal(where, dtype):
     if np.dtype(dtype).kind == "c":  # refused, not half supported: see the README's conventions
-        return (f"{where} needs real floating-point data, got dtype {dtype}: chainrule differentiates real "
-                "functions of real inputs (complex inputs are not supported); pass the real and imaginary "
-                "parts as two real tensors")
+        return f"{where} needs real floating-point data, got dtype {dtype}: {COMPLEX_REFUSAL}"
     return f"{where} needs floating-point data, got dtype {dtype}; pass dtype=float or float values"
 
 
@@ -408,6 +407,9 @@ def tensor(data, requires_grad=False, dtype=None, name=None) -> Tensor:
 
 
 # ---------------------------------------------------------------- grad mode and anomaly mode
+_RESTORE = ContextVar("chainrule.mode_restore", default=None)  # (outer entries, value to restore)
+
+
 class _Switch:
     """Context manager (and decorator) that sets a mode for the current thread or asyncio task
     and restores it after; other threads and tasks keep theirs."""
@@ -415,14 +417,22 @@ class _Switch:
     var = _GRAD_ENABLED  # the mode's ContextVar (see chainrule.core.registry)
     value = True
 
+    # The value to restore is kept per thread and task too (a stack: blocks nest), never on the
+    # switch object: one `no_grad()` object shared by threads, or entered again inside its own
+    # block, would otherwise restore another entry's value and leave the mode switched.
     def __enter__(self):
         var = self.var
-        self._prev = var.get()
+        _RESTORE.set((_RESTORE.get(), var.get()))
         var.set(self.value)
         return self
 
     def __exit__(self, *exc):
-        self.var.set(self._prev)
+        entry = _RESTORE.get()
+        if entry is None:  # entered in another thread or task (a generator closed elsewhere): nothing here
+            return False
+        rest, prev = entry
+        _RESTORE.set(rest)
+        self.var.set(prev)
         return False
 
     def __call__(self, fn):
@@ -430,7 +440,7 @@ class _Switch:
 
         @functools.wraps(fn)
         def wrapped(*a, **k):
-            with type(self)():  # a fresh switch per call: calls in several threads each restore their own
+            with self:
                 return fn(*a, **k)
 
         return wrapped

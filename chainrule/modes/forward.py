@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.core import primitives as P
-from chainrule.core.errors import DTypeError, ShapeError
+from chainrule.core.errors import COMPLEX_REFUSAL, DTypeError, ShapeError
 from chainrule.core.registry import Box, new_level
 from chainrule.core.ops import ArrayOperators
 from chainrule.core.primitives import dtype_of, shape_of
@@ -139,10 +139,6 @@ def _as_tangent(tangent, primal):
     if isinstance(primal, (float, int)) or not np.issubdtype(dtype, np.inexact):
         dtype = np.float64
     return np.asarray(tangent, dtype=dtype)
-
-
-COMPLEX_REFUSAL = ("chainrule differentiates real functions of real inputs (complex inputs are not supported); "
-                   "pass the real and imaginary parts as two real arguments")
 
 
 def check_primal(where, what, x):

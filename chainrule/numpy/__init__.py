@@ -14,26 +14,16 @@ function chainrule has no rule for is numpy's own: it works on plain data and, t
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as _np
 
 from chainrule.core import ops as _ops
 from chainrule.core.registry import REGISTRY as _REGISTRY
-from chainrule.core.registry import Box as _Box
-
-
-def _has_box(tree):
-    for v in _ops._leaves(tree):
-        if isinstance(v, _Box):
-            return True
-    return False
 
 
 def _dispatching(np_fn, cr_fn, name):
     """numpy's ``np_fn`` on plain data, chainrule's ``cr_fn`` when a chainrule value is an argument."""
     def fn(*args, **kwargs):
-        if _has_box((args, kwargs)):
+        if _ops.has_box((args, kwargs)):
             return cr_fn(*args, **kwargs)
         return np_fn(*args, **kwargs)
     fn.__name__ = fn.__qualname__ = name
@@ -54,13 +44,6 @@ def _ufunc(ufunc, prim):
         return op(*[_ops._arr(x) for x in inputs])
     on_values.__doc__ = prim.doc
     on_values.primitive = prim
-    return on_values
-
-
-def _table_entry(fn):
-    def on_values(*args, **kwargs):
-        return fn(*args, **kwargs)
-    on_values.__doc__ = fn.__doc__
     return on_values
 
 
@@ -149,5 +132,3 @@ def coverage_table():
                  "value that carries a derivative |")
     return "\n".join(lines)
 
-
-del functools

@@ -207,6 +207,19 @@ def test_a_list_of_rows_is_stacked():
     assert g == pytest.approx(3.0)
 
 
+def test_a_list_beside_a_traced_argument_is_stacked_too():
+    # concatenate gets x itself and a list of x's entries: the list's entries are inputs as well
+    # (their derivative was dropped: d/dx sum = [1, 1] instead of [2, 3], in every mode but forward)
+    f = lambda x: cr.sum(cr.concatenate([x, [x[0], 2 * x[1]]]))
+    x = np.array([1.0, 2.0])
+    np.testing.assert_allclose(cr.grad(f)(x), [2.0, 3.0], rtol=1e-13)
+    t = cr.tensor(x, requires_grad=True)
+    f(t).backward()
+    np.testing.assert_allclose(t.grad.numpy(), [2.0, 3.0], rtol=1e-13)
+    assert cr.grad(lambda s: cr.sum(cr.concatenate([cr.reshape(s, (1,)), [s, 2 * s]])))(1.0) == pytest.approx(4.0)
+    check_grads(lambda x: cr.concatenate([x * x, [x[0] * x[1], 3.0]]), x, order=2)
+
+
 # ---------------------------------------------------------------- the sweep: every numpy function
 def _public_numpy_functions():
     """Every ufunc and every function numpy dispatches through __array_function__, in np and

@@ -238,6 +238,66 @@ def test_no_grad_in_one_thread_leaves_another_recording():
     assert run_threads([quiet, recording]) == [False, (True, True, 6.0)]
 
 
+def test_one_no_grad_object_entered_again_inside_its_block_restores_recording():
+    quiet = cr.no_grad()
+    with quiet:
+        with quiet:
+            assert not cr.is_grad_enabled()
+        assert not cr.is_grad_enabled()  # still inside the outer block
+    assert cr.is_grad_enabled()
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    assert (x * x).requires_grad
+
+
+def test_one_no_grad_object_shared_by_threads_restores_each_threads_mode():
+    # B enters the shared object inside a no_grad block of its own, A enters it after B: B's exit
+    # must give B "off" (its outer block), A's exit "on", whatever the other did with the object.
+    shared = cr.no_grad()
+    b_in, a_in, b_out = threading.Event(), threading.Event(), threading.Event()
+    after = {}
+
+    def a():
+        b_in.wait(TIMEOUT)
+        with shared:
+            a_in.set()
+            b_out.wait(TIMEOUT)
+        after["a"] = cr.is_grad_enabled()
+
+    def b():
+        with cr.no_grad():
+            with shared:
+                b_in.set()
+                a_in.wait(TIMEOUT)
+            after["b inside its outer block"] = cr.is_grad_enabled()
+            b_out.set()
+        after["b"] = cr.is_grad_enabled()
+
+    run_threads([a, b])
+    assert after == {"a": True, "b inside its outer block": False, "b": True}
+
+
+def test_a_block_left_in_another_thread_changes_nothing_there():
+    # a generator's `with cr.no_grad():` closed by another thread: its exit has nothing to restore there
+    quiet = cr.no_grad()
+    quiet.__enter__()
+    errors = []
+
+    def leave():
+        try:
+            quiet.__exit__(None, None, None)
+            errors.append(cr.is_grad_enabled())
+        except Exception as err:  # noqa: BLE001 - the test reports it
+            errors.append(err)
+
+    t = threading.Thread(target=leave)
+    t.start()
+    t.join(TIMEOUT)
+    assert errors == [True]
+    assert not cr.is_grad_enabled()
+    quiet.__exit__(None, None, None)
+    assert cr.is_grad_enabled()
+
+
 def test_a_new_thread_starts_with_the_default_modes():
     seen = []
     with cr.no_grad():
