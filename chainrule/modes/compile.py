@@ -1412,7 +1412,10 @@ class Compiled:
         else:
             self._hits += 1
             if len(self._cache) > 1:
-                self._cache.move_to_end(key)
+                try:
+                    self._cache.move_to_end(key)
+                except KeyError:  # another thread's call dropped it meanwhile: this call still runs it
+                    pass
         out = entry(*dyn)
         return out if entry.unflatten is None else unflatten(entry.unflatten, out)
 

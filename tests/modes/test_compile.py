@@ -133,6 +133,23 @@ def test_cache_hits_misses_and_retrace_on_new_shapes_dtypes_and_static_values():
     assert len(calls) == 5
 
 
+def test_a_cache_hit_whose_entry_another_thread_drops_meanwhile_still_runs():
+    # the interleaving of two threads on one compiled function with a full cache: this call finds
+    # its program, then (before it marks it recently used) the other thread's new signature
+    # drops it; the call must still run the program it found
+    class DroppedAfterLookup(type(C.Compiled(abs)._cache)):
+        def get(self, key, default=None):
+            entry = super().get(key, default)
+            self.pop(key, None)
+            return entry
+
+    c = cr.compile(lambda x: x * 2.0, maxsize=3)
+    x = np.ones(3)
+    c(x), c(np.ones(4)), c(np.ones(5))
+    c._cache = DroppedAfterLookup(c._cache)
+    np.testing.assert_array_equal(c(x), 2 * x)
+
+
 def test_the_program_reads_new_values_on_each_call():
     c = cr.compile(cr.grad(lambda x: cr.sum(cr.exp(x))))
     for _ in range(3):
