@@ -1062,9 +1062,7 @@ def _line(e, n, floats, out=None, note=""):
         axes = e.params.get("axes")
         if prim.name == "transpose" and (axes is None or tuple(axes) == tuple(range(len(e.out.shape)))[::-1]):
             return f"{e.out.name} = {args[0]}.T"
-        if (prim.name == "linear" and len(args) == 3 and e.ins[0].shape and len(e.ins[1].shape) == 2
-                and e.ins[2].shape in ((), e.ins[1].shape[:1])
-                and np.result_type(e.ins[0].dtype, e.ins[1].dtype) == e.out.dtype):
+        if prim.name == "linear" and _linear_inline(e):
             # the impl's own steps, with its dtype check done now: the bias added in place
             return f"{e.out.name} = {args[0]} @ {args[1]}.T\n{e.out.name} += {args[2]}"
         if prim.name == "mean" and set(e.params) <= {"axis"} and e.ins[0].shape:
