@@ -748,24 +748,27 @@ def fuse(prog):
     ``s * (A @ B)`` as ``A @ (s * B)`` with B the smaller. (The other fusions, the ReLU mask read
     from the ReLU's output and the bias added into a product's array, are in ``simplify`` and in
     the generator's memory plan, :func:`_plan`.)"""
-    defs = {e.out: (i, e) for i, e in enumerate(prog.eqns)}
+    defs = _defs(prog)
     readers = _readers(prog)
     fused = {}  # index of the logsumexp -> the softmax Var
     drop = set()
     for i, e in enumerate(prog.eqns):
         if e.prim.name != "exp" or e.params or type(e.ins[0]) is not Var or e.ins[0] not in defs:
             continue
-        j, sub = defs[e.ins[0]]
+        j = defs[e.ins[0]]
+        sub = prog.eqns[j]
         if sub.prim.name != "subtract" or sub.params or len(sub.ins) != 2:
             continue
         x, r = sub.ins
         if type(x) is not Var or type(r) is not Var or r not in defs or x.dtype.kind != "f" or not x.shape:
             continue
-        k, red = defs[r]
+        k = defs[r]
+        red = prog.eqns[k]
         chain = [j]
         if red.prim.name == "reshape" and type(red.ins[0]) is Var and red.ins[0] in defs:
             chain.append(k)
-            k, red = defs[red.ins[0]]
+            k = defs[red.ins[0]]
+            red = prog.eqns[k]
         if (red.prim.name != "logsumexp" or red.ins[0] is not x or k in fused or set(red.params) - {"axis", "keepdims"}
                 or sub.out.shape != x.shape or e.out.dtype != x.dtype or red.out.dtype != x.dtype
                 or r.shape not in ((), _kept_shape(x.shape, red.params.get("axis")))):
@@ -792,6 +795,11 @@ def _fresh_names(prog):
 def _is_transpose(e):
     return (e.prim.name == "transpose" and len(e.out.shape) == 2 and type(e.ins[0]) is Var
             and e.params.get("axes") in (None, (1, 0), [1, 0]))
+
+
+def _defs(prog):
+    """The index of the equation that computes each value (a fused equation's first value)."""
+    return {e.out: i for i, e in enumerate(prog.eqns)}
 
 
 def _readers(prog):
@@ -829,7 +837,7 @@ def _transpose_products(prog):
     arrays rather than through a transposed view."""
     readers = _readers(prog)
     outs = {v for v in prog.outs if type(v) is Var}
-    defs = {e.out: i for i, e in enumerate(prog.eqns)}
+    defs = _defs(prog)
     names = None
     new = {}  # index of the transpose -> the equations that replace it
     drop = set()
@@ -869,7 +877,7 @@ def _scale_products(prog):
     (in, out) gradient, a pass less over the largest array of the step. Equal up to rounding (s
     applied before the sums rather than after)."""
     readers = _readers(prog)
-    defs = {e.out: i for i, e in enumerate(prog.eqns)}
+    defs = _defs(prog)
     count = _fresh_names(prog)
     new = {}  # index of an equation -> the equations that replace it
     drop = set()  # the multiplications by s, now done on the operand
@@ -1251,12 +1259,12 @@ def generate(prog, backend=np, floats=True, inplace=True):
         n.env["_take"] = functools.partial(_take, pool, specs, backend.empty)
         names = ", ".join(f"_b{k}" for k in range(len(buffers)))
         body.append(f"{names}{',' if len(buffers) == 1 else ''} = _bufs = _take()  # this call's kept arrays")
-    defs = {e.out: e for e in prog.eqns}
+    defs = _defs(prog)
     for i, e in enumerate(prog.eqns):
         if i in reuse:
             into = reuse[i]
             note = ("the bias added into the product's array" if e.prim.name == "add" and into in defs
-                    and defs[into].prim.name == "matmul" else "")
+                    and prog.eqns[defs[into]].prim.name == "matmul" else "")
             body.append(_line(e, n, None, into.name, note))
         else:
             body.append(_line(e, n, None, f"_b{buffers[e.out]}" if e.out in buffers else None))
