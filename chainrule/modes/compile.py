@@ -1174,7 +1174,9 @@ def _plan(prog):
     reuse = {}
     root = {}  # a value -> the value whose array holds it
     for i, e in enumerate(prog.eqns):
-        ufunc = isinstance(e.prim.impl, np.ufunc) and e.prim.impl.nout == 1
+        # elementwise: not matmul (a generalized ufunc), which numpy computes into an operand's
+        # own array only through a copy of that operand
+        ufunc = isinstance(e.prim.impl, np.ufunc) and e.prim.impl.nout == 1 and e.prim.impl.signature is None
         relu = e.prim.name == "relu" and e.out.dtype.kind == "f"  # maximum(x, row of zeros), see _relu_impl
         if not (ufunc or relu) or e.params or not e.out.shape:
             continue

@@ -355,3 +355,13 @@ def test_a_number_times_column_sums_is_one_product_with_a_row_of_that_number():
     assert "sum" not in prog.counts()  # every bias gradient: 0.25 * sum(g, axis=0) as a row of 0.25 @ g
     assert "0.25 * column sums of" in c.source(params, X)
     close(c(params, X), sgd(params, X))
+
+
+def test_a_square_product_is_never_written_into_its_own_operand():
+    # numpy computes matmul(a, b, out=a) through a copy of a: a product gets an array of its own
+    a, b = rng.standard_normal((96, 96)), rng.standard_normal((96, 96))
+    f = lambda a, b: cr.sum(cr.tanh((a * 0.01) @ b) * a)  # noqa: E731
+    c = cr.compile(f)
+    src = c.source(a, b)
+    assert "matmul(v1, b, out=v1)" not in src and "matmul(v1, b, out=_b" in src
+    close(c(a, b), f(a, b))
