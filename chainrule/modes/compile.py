@@ -431,39 +431,10 @@ def trace(fn, args, kwargs=None, static_argnums=(), name=None):
     tr = _Trace()
     names = _arg_names(fn, len(args))
     invars = []
-    targs = []
-    used = tr.used
-    name = _free_name(name or _fn_name(fn), used)
-    used.update((name + "_arrays", "F64", "FLOAT_ERRORS"))
-    for i, a in enumerate(args):
-        if i in static_argnums:
-            targs.append(a)
-            continue
-        leaves, treedef = flatten(a)
-        boxed = []
-        for k, x in enumerate(leaves):
-            if _leaf_kind(x) == "s":
-                boxed.append(x)
-                continue
-            base = names[i] if treedef is LEAF else _leaf_name(names[i], treedef, k)
-            vname = _free_name(base, used)
-            var = Var(vname, np.shape(x), _dtype(x), type(x) is float)
-            invars.append(var)
-            boxed.append(_tracer(tr, var, x))
-        targs.append(boxed[0] if treedef is LEAF else unflatten(treedef, boxed))
-    tkwargs = {}
-    for key, a in kwargs.items():
-        leaves, treedef = flatten(a)
-        boxed = []
-        for k, x in enumerate(leaves):
-            if _leaf_kind(x) == "s":
-                boxed.append(x)
-                continue
-            var = Var(_free_name(key if treedef is LEAF else _leaf_name(key, treedef, k), used), np.shape(x), _dtype(x),
-                      type(x) is float)
-            invars.append(var)
-            boxed.append(_tracer(tr, var, x))
-        tkwargs[key] = boxed[0] if treedef is LEAF else unflatten(treedef, boxed)
+    name = _free_name(name or _fn_name(fn), tr.used)
+    tr.used.update((name + "_arrays", "F64", "FLOAT_ERRORS"))
+    targs = [a if i in static_argnums else _traced(tr, a, names[i], invars) for i, a in enumerate(args)]
+    tkwargs = {key: _traced(tr, a, key, invars) for key, a in kwargs.items()}
     out = fn(*targs, **tkwargs)
     leaves, out_def = flatten(out)
     outs = []
@@ -480,6 +451,22 @@ def trace(fn, args, kwargs=None, static_argnums=(), name=None):
     prog = Program(name, invars, tr.eqns, outs, out_def)
     prog.adjoints = tr.adjoints
     return prog
+
+
+def _traced(tr, a, base, invars):
+    """The argument ``a`` with each leaf that is an array or a float replaced by a tracer, a new
+    input of the program (appended to ``invars``) named from ``base``; other leaves stay."""
+    leaves, treedef = flatten(a)
+    boxed = []
+    for k, x in enumerate(leaves):
+        if _leaf_kind(x) == "s":
+            boxed.append(x)
+            continue
+        var = Var(_free_name(base if treedef is LEAF else _leaf_name(base, treedef, k), tr.used), np.shape(x),
+                  _dtype(x), type(x) is float)
+        invars.append(var)
+        boxed.append(_tracer(tr, var, x))
+    return boxed[0] if treedef is LEAF else unflatten(treedef, boxed)
 
 
 def _leaf_name(base, treedef, k):

@@ -110,6 +110,18 @@ def test_pytree_arguments_and_results():
     assert "def f(params_W, params_b, x):" in src
 
 
+def test_keyword_arguments_are_traced_as_positional_ones():
+    def f(x, *, scale, opts):
+        return cr.sum(x * scale * opts["w"]) + opts["n"]
+
+    c = cr.compile(f)
+    x, w = rng.standard_normal(3), rng.standard_normal(3)
+    for scale, n in ((2.0, 1), (3.0, 1), (3.0, 2)):  # a new float: the same program; a new int: traced again
+        close(c(x, scale=scale, opts={"w": w, "n": n}), f(x, scale=scale, opts={"w": w, "n": n}))
+    assert c.cache_info().misses == 2
+    assert "def f(x, scale, opts_w):" in c.source(x, scale=2.0, opts={"w": w, "n": 1})
+
+
 # ---------------------------------------------------------------- cache
 def test_cache_hits_misses_and_retrace_on_new_shapes_dtypes_and_static_values():
     calls = []
