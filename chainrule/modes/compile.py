@@ -1330,6 +1330,8 @@ class Compiled:
             static_argnums = (static_argnums,)
         self.fn = fn
         self.static_argnums = tuple(static_argnums)
+        if not isinstance(maxsize, (int, np.integer)) or isinstance(maxsize, bool) or maxsize < 0:  # always bounded
+            raise ValueError(f"cr.compile: maxsize must be a whole number >= 0 (the programs kept), got {maxsize!r}")
         self.maxsize = maxsize
         self.passes = tuple(passes)
         for p in self.passes:

@@ -162,6 +162,12 @@ def test_a_cache_hit_whose_entry_another_thread_drops_meanwhile_still_runs():
     np.testing.assert_array_equal(c(x), 2 * x)
 
 
+@pytest.mark.parametrize("maxsize", [None, -1, 2.5, "8"])
+def test_a_cache_size_that_is_not_a_whole_number_is_refused_when_compiling(maxsize):
+    with pytest.raises(ValueError, match="maxsize must be a whole number"):
+        cr.compile(lambda x: x * 2.0, maxsize=maxsize)
+
+
 def test_the_program_reads_new_values_on_each_call():
     c = cr.compile(cr.grad(lambda x: cr.sum(cr.exp(x))))
     for _ in range(3):
