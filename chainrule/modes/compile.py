@@ -447,7 +447,7 @@ def trace(fn, args, kwargs=None, static_argnums=(), name=None):
             else:
                 raise ConcretizationError(f"cr.compile: the function returned a {type(x).__name__}; return arrays")
         else:
-            outs.append(Lit(x))
+            outs.append(Lit(_constant(x)))  # an array of the function's own, read as it is now
     prog = Program(name, invars, tr.eqns, outs, out_def)
     prog.adjoints = tr.adjoints
     return prog
@@ -1260,7 +1260,8 @@ def generate(prog, backend=np, floats=True, inplace=True):
     if buffers:
         body.append("_pool.append(_bufs)")
     n.env["F64"] = _F64
-    outs = [n.expr(v) for v in prog.outs]
+    # a constant result is a new array on each call (the caller may write it), as in eager mode
+    outs = [n.expr(v) + (".copy()" if type(v) is Lit and type(v.value) is np.ndarray else "") for v in prog.outs]
     ret = _return_expr(prog.out_def, outs)
     unflat = ret is None
     if unflat:

@@ -365,3 +365,22 @@ def test_a_square_product_is_never_written_into_its_own_operand():
     src = c.source(a, b)
     assert "matmul(v1, b, out=v1)" not in src and "matmul(v1, b, out=_b" in src
     close(c(a, b), f(a, b))
+
+
+@pytest.mark.parametrize("floats", [True, False])
+def test_a_constant_result_is_a_new_array_on_each_call_read_when_traced(floats):
+    table = np.arange(3.0)
+
+    def f(x):
+        return cr.sum(x * x), table, cr.exp(np.zeros(2))  # captured, and computed from constants
+
+    c = cr.compile(f, floats=floats)
+    x = np.float64(2.0)
+    first = c(x)
+    table[:] = -1.0  # after tracing: a constant of the program keeps the value it had
+    first[1][:] = 7.0  # the caller writes a result: the next call's result is not that array
+    first[2][:] = 7.0
+    _, t, e = c(x)
+    np.testing.assert_array_equal(t, np.arange(3.0))
+    np.testing.assert_array_equal(e, np.ones(2))
+    assert t is not first[1] and e is not first[2]
