@@ -1320,6 +1320,7 @@ builtins_compile = __import__("builtins").compile
 
 # ---------------------------------------------------------------- cr.compile
 CacheInfo = namedtuple("CacheInfo", "hits misses maxsize currsize")
+_TREE = object()  # marks an argument's general (flatten) signature: equal to no keyword's name
 
 
 class Compiled:
@@ -1366,7 +1367,7 @@ class Compiled:
                 mark, dmark = len(key), len(dyn)
                 if not _fast_tree(a, key, dyn):  # anything but dicts, lists, tuples of arrays and floats
                     del key[mark:], dyn[dmark:]
-                    key.append("tree")
+                    key.append(_TREE)
                     if not self._tree(a, key, dyn):
                         return None, None
         if kwargs:

@@ -122,6 +122,17 @@ def test_keyword_arguments_are_traced_as_positional_ones():
     assert "def f(x, scale, opts_w):" in c.source(x, scale=2.0, opts={"w": w, "n": 1})
 
 
+def test_a_keyword_named_tree_has_a_signature_of_its_own():
+    def f(x, y=1.0, *, tree=0.0):
+        return x * y + tree
+
+    c = cr.compile(f)
+    x = np.ones(2)
+    close(c(x, np.float64(2.0)), f(x, np.float64(2.0)))
+    close(c(x, tree=np.float64(5.0)), f(x, tree=np.float64(5.0)))  # not the program of the call before
+    assert c.cache_info().misses == 2
+
+
 # ---------------------------------------------------------------- cache
 def test_cache_hits_misses_and_retrace_on_new_shapes_dtypes_and_static_values():
     calls = []
