@@ -434,7 +434,8 @@ def trace(fn, args, kwargs=None, static_argnums=(), name=None):
     name = _free_name(name or _fn_name(fn), tr.used)
     tr.used.update((name + "_arrays", "F64", "FLOAT_ERRORS"))
     targs = [a if i in static_argnums else _traced(tr, a, names[i], invars) for i, a in enumerate(args)]
-    tkwargs = {key: _traced(tr, a, key, invars) for key, a in kwargs.items()}
+    # in the order the signature reads them (Compiled._signature): a call's order may be any
+    tkwargs = {key: _traced(tr, kwargs[key], key, invars) for key in sorted(kwargs)}
     out = fn(*targs, **tkwargs)
     leaves, out_def = flatten(out)
     outs = []

@@ -119,7 +119,7 @@ def test_keyword_arguments_are_traced_as_positional_ones():
     for scale, n in ((2.0, 1), (3.0, 1), (3.0, 2)):  # a new float: the same program; a new int: traced again
         close(c(x, scale=scale, opts={"w": w, "n": n}), f(x, scale=scale, opts={"w": w, "n": n}))
     assert c.cache_info().misses == 2
-    assert "def f(x, scale, opts_w):" in c.source(x, scale=2.0, opts={"w": w, "n": 1})
+    assert "def f(x, opts_w, scale):" in c.source(x, scale=2.0, opts={"w": w, "n": 1})
 
 
 def test_a_keyword_named_tree_has_a_signature_of_its_own():
@@ -131,6 +131,17 @@ def test_a_keyword_named_tree_has_a_signature_of_its_own():
     close(c(x, np.float64(2.0)), f(x, np.float64(2.0)))
     close(c(x, tree=np.float64(5.0)), f(x, tree=np.float64(5.0)))  # not the program of the call before
     assert c.cache_info().misses == 2
+
+
+def test_keyword_arguments_in_any_order_reach_their_parameters():
+    def f(x, *, b, a):
+        return x * a - b
+
+    c = cr.compile(f)
+    x, a, b = np.ones(2), np.full(2, 3.0), np.full(2, 10.0)
+    close(c(x, b=b, a=a), f(x, b=b, a=a))  # traced with b given first
+    close(c(x, a=a, b=b), f(x, a=a, b=b))  # the same program, the other order
+    assert c.cache_info().misses == 1
 
 
 # ---------------------------------------------------------------- cache
