@@ -431,39 +431,11 @@ def trace(fn, args, kwargs=None, static_argnums=(), name=None):
     tr = _Trace()
     names = _arg_names(fn, len(args))
     invars = []
-    targs = []
-    used = tr.used
-    name = _free_name(name or _fn_name(fn), used)
-    used.update((name + "_arrays", "F64", "FLOAT_ERRORS"))
-    for i, a in enumerate(args):
-        if i in static_argnums:
-            targs.append(a)
-            continue
-        leaves, treedef = flatten(a)
-        boxed = []
-        for k, x in enumerate(leaves):
-            if _leaf_kind(x) == "s":
-                boxed.append(x)
-                continue
-            base = names[i] if treedef is LEAF else _leaf_name(names[i], treedef, k)
-            vname = _free_name(base, used)
-            var = Var(vname, np.shape(x), _dtype(x), type(x) is float)
-            invars.append(var)
-            boxed.append(_tracer(tr, var, x))
-        targs.append(boxed[0] if treedef is LEAF else unflatten(treedef, boxed))
-    tkwargs = {}
-    for key, a in kwargs.items():
-        leaves, treedef = flatten(a)
-        boxed = []
-        for k, x in enumerate(leaves):
-            if _leaf_kind(x) == "s":
-                boxed.append(x)
-                continue
-            var = Var(_free_name(key if treedef is LEAF else _leaf_name(key, treedef, k), used), np.shape(x), _dtype(x),
-                      type(x) is float)
-            invars.append(var)
-            boxed.append(_tracer(tr, var, x))
-        tkwargs[key] = boxed[0] if treedef is LEAF else unflatten(treedef, boxed)
+    name = _free_name(name or _fn_name(fn), tr.used)
+    tr.used.update((name + "_arrays", "F64", "FLOAT_ERRORS"))
+    targs = [a if i in static_argnums else _traced(tr, a, names[i], invars) for i, a in enumerate(args)]
+    # in the order the signature reads them (Compiled._signature): a call's order may be any
+    tkwargs = {key: _traced(tr, kwargs[key], key, invars) for key in sorted(kwargs)}
     out = fn(*targs, **tkwargs)
     leaves, out_def = flatten(out)
     outs = []
@@ -476,10 +448,26 @@ def trace(fn, args, kwargs=None, static_argnums=(), name=None):
             else:
                 raise ConcretizationError(f"cr.compile: the function returned a {type(x).__name__}; return arrays")
         else:
-            outs.append(Lit(x))
+            outs.append(Lit(_constant(x)))  # an array of the function's own, read as it is now
     prog = Program(name, invars, tr.eqns, outs, out_def)
     prog.adjoints = tr.adjoints
     return prog
+
+
+def _traced(tr, a, base, invars):
+    """The argument ``a`` with each leaf that is an array or a float replaced by a tracer, a new
+    input of the program (appended to ``invars``) named from ``base``; other leaves stay."""
+    leaves, treedef = flatten(a)
+    boxed = []
+    for k, x in enumerate(leaves):
+        if _leaf_kind(x) == "s":
+            boxed.append(x)
+            continue
+        var = Var(_free_name(base if treedef is LEAF else _leaf_name(base, treedef, k), tr.used), np.shape(x),
+                  _dtype(x), type(x) is float)
+        invars.append(var)
+        boxed.append(_tracer(tr, var, x))
+    return boxed[0] if treedef is LEAF else unflatten(treedef, boxed)
 
 
 def _leaf_name(base, treedef, k):
@@ -748,24 +736,27 @@ def fuse(prog):
     ``s * (A @ B)`` as ``A @ (s * B)`` with B the smaller. (The other fusions, the ReLU mask read
     from the ReLU's output and the bias added into a product's array, are in ``simplify`` and in
     the generator's memory plan, :func:`_plan`.)"""
-    defs = {e.out: (i, e) for i, e in enumerate(prog.eqns)}
+    defs = _defs(prog)
     readers = _readers(prog)
     fused = {}  # index of the logsumexp -> the softmax Var
     drop = set()
     for i, e in enumerate(prog.eqns):
         if e.prim.name != "exp" or e.params or type(e.ins[0]) is not Var or e.ins[0] not in defs:
             continue
-        j, sub = defs[e.ins[0]]
+        j = defs[e.ins[0]]
+        sub = prog.eqns[j]
         if sub.prim.name != "subtract" or sub.params or len(sub.ins) != 2:
             continue
         x, r = sub.ins
         if type(x) is not Var or type(r) is not Var or r not in defs or x.dtype.kind != "f" or not x.shape:
             continue
-        k, red = defs[r]
+        k = defs[r]
+        red = prog.eqns[k]
         chain = [j]
         if red.prim.name == "reshape" and type(red.ins[0]) is Var and red.ins[0] in defs:
             chain.append(k)
-            k, red = defs[red.ins[0]]
+            k = defs[red.ins[0]]
+            red = prog.eqns[k]
         if (red.prim.name != "logsumexp" or red.ins[0] is not x or k in fused or set(red.params) - {"axis", "keepdims"}
                 or sub.out.shape != x.shape or e.out.dtype != x.dtype or red.out.dtype != x.dtype
                 or r.shape not in ((), _kept_shape(x.shape, red.params.get("axis")))):
@@ -792,6 +783,11 @@ def _fresh_names(prog):
 def _is_transpose(e):
     return (e.prim.name == "transpose" and len(e.out.shape) == 2 and type(e.ins[0]) is Var
             and e.params.get("axes") in (None, (1, 0), [1, 0]))
+
+
+def _defs(prog):
+    """The index of the equation that computes each value (a fused equation's first value)."""
+    return {e.out: i for i, e in enumerate(prog.eqns)}
 
 
 def _readers(prog):
@@ -829,7 +825,7 @@ def _transpose_products(prog):
     arrays rather than through a transposed view."""
     readers = _readers(prog)
     outs = {v for v in prog.outs if type(v) is Var}
-    defs = {e.out: i for i, e in enumerate(prog.eqns)}
+    defs = _defs(prog)
     names = None
     new = {}  # index of the transpose -> the equations that replace it
     drop = set()
@@ -869,7 +865,7 @@ def _scale_products(prog):
     (in, out) gradient, a pass less over the largest array of the step. Equal up to rounding (s
     applied before the sums rather than after)."""
     readers = _readers(prog)
-    defs = {e.out: i for i, e in enumerate(prog.eqns)}
+    defs = _defs(prog)
     count = _fresh_names(prog)
     new = {}  # index of an equation -> the equations that replace it
     drop = set()  # the multiplications by s, now done on the operand
@@ -1062,9 +1058,7 @@ def _line(e, n, floats, out=None, note=""):
         axes = e.params.get("axes")
         if prim.name == "transpose" and (axes is None or tuple(axes) == tuple(range(len(e.out.shape)))[::-1]):
             return f"{e.out.name} = {args[0]}.T"
-        if (prim.name == "linear" and len(args) == 3 and e.ins[0].shape and len(e.ins[1].shape) == 2
-                and e.ins[2].shape in ((), e.ins[1].shape[:1])
-                and np.result_type(e.ins[0].dtype, e.ins[1].dtype) == e.out.dtype):
+        if prim.name == "linear" and _linear_inline(e):
             # the impl's own steps, with its dtype check done now: the bias added in place
             return f"{e.out.name} = {args[0]} @ {args[1]}.T\n{e.out.name} += {args[2]}"
         if prim.name == "mean" and set(e.params) <= {"axis"} and e.ins[0].shape:
@@ -1168,7 +1162,9 @@ def _plan(prog):
     reuse = {}
     root = {}  # a value -> the value whose array holds it
     for i, e in enumerate(prog.eqns):
-        ufunc = isinstance(e.prim.impl, np.ufunc) and e.prim.impl.nout == 1
+        # elementwise: not matmul (a generalized ufunc), which numpy computes into an operand's
+        # own array only through a copy of that operand
+        ufunc = isinstance(e.prim.impl, np.ufunc) and e.prim.impl.nout == 1 and e.prim.impl.signature is None
         relu = e.prim.name == "relu" and e.out.dtype.kind == "f"  # maximum(x, row of zeros), see _relu_impl
         if not (ufunc or relu) or e.params or not e.out.shape:
             continue
@@ -1253,19 +1249,20 @@ def generate(prog, backend=np, floats=True, inplace=True):
         n.env["_take"] = functools.partial(_take, pool, specs, backend.empty)
         names = ", ".join(f"_b{k}" for k in range(len(buffers)))
         body.append(f"{names}{',' if len(buffers) == 1 else ''} = _bufs = _take()  # this call's kept arrays")
-    defs = {e.out: e for e in prog.eqns}
+    defs = _defs(prog)
     for i, e in enumerate(prog.eqns):
         if i in reuse:
             into = reuse[i]
             note = ("the bias added into the product's array" if e.prim.name == "add" and into in defs
-                    and defs[into].prim.name == "matmul" else "")
+                    and prog.eqns[defs[into]].prim.name == "matmul" else "")
             body.append(_line(e, n, None, into.name, note))
         else:
             body.append(_line(e, n, None, f"_b{buffers[e.out]}" if e.out in buffers else None))
     if buffers:
         body.append("_pool.append(_bufs)")
     n.env["F64"] = _F64
-    outs = [n.expr(v) for v in prog.outs]
+    # a constant result is a new array on each call (the caller may write it), as in eager mode
+    outs = [n.expr(v) + (".copy()" if type(v) is Lit and type(v.value) is np.ndarray else "") for v in prog.outs]
     ret = _return_expr(prog.out_def, outs)
     unflat = ret is None
     if unflat:
@@ -1324,6 +1321,7 @@ builtins_compile = __import__("builtins").compile
 
 # ---------------------------------------------------------------- cr.compile
 CacheInfo = namedtuple("CacheInfo", "hits misses maxsize currsize")
+_TREE = object()  # marks an argument's general (flatten) signature: equal to no keyword's name
 
 
 class Compiled:
@@ -1335,6 +1333,8 @@ class Compiled:
             static_argnums = (static_argnums,)
         self.fn = fn
         self.static_argnums = tuple(static_argnums)
+        if not isinstance(maxsize, (int, np.integer)) or isinstance(maxsize, bool) or maxsize < 0:  # always bounded
+            raise ValueError(f"cr.compile: maxsize must be a whole number >= 0 (the programs kept), got {maxsize!r}")
         self.maxsize = maxsize
         self.passes = tuple(passes)
         for p in self.passes:
@@ -1368,7 +1368,7 @@ class Compiled:
                 mark, dmark = len(key), len(dyn)
                 if not _fast_tree(a, key, dyn):  # anything but dicts, lists, tuples of arrays and floats
                     del key[mark:], dyn[dmark:]
-                    key.append("tree")
+                    key.append(_TREE)
                     if not self._tree(a, key, dyn):
                         return None, None
         if kwargs:
@@ -1412,7 +1412,10 @@ class Compiled:
         else:
             self._hits += 1
             if len(self._cache) > 1:
-                self._cache.move_to_end(key)
+                try:
+                    self._cache.move_to_end(key)
+                except KeyError:  # another thread's call dropped it meanwhile: this call still runs it
+                    pass
         out = entry(*dyn)
         return out if entry.unflatten is None else unflatten(entry.unflatten, out)
 

@@ -724,11 +724,13 @@ _STEPS = weakref.WeakKeyDictionary()
 def compiled_step(model, loss_fn):
     """The :class:`CompiledStep` of ``model`` and ``loss_fn``, reused while both are as they were:
     the same modules (each module's type, settings and parameter objects, which parameters are
-    trainable) and the same loss (a loss module by its class and reduction). Anything else traces
-    a new one."""
+    trainable) and the same loss (one of chainrule's loss modules by its class and reduction, all
+    it computes with; any other loss, a subclass of the user's included, by identity). Anything
+    else traces a new one."""
     from chainrule.nn.losses import _Loss
 
-    loss_key = (type(loss_fn), loss_fn.reduction) if isinstance(loss_fn, _Loss) else loss_fn
+    ours = isinstance(loss_fn, _Loss) and type(loss_fn).__module__ == _Loss.__module__
+    loss_key = (type(loss_fn), loss_fn.reduction) if ours else loss_fn
     modules = model.modules() if hasattr(model, "modules") else [model]
     key = (loss_key, tuple((id(m), type(m), m.extra_repr()) for m in modules),
            tuple((id(p), p.requires_grad) for _, p in model.named_parameters()))

@@ -110,6 +110,40 @@ def test_pytree_arguments_and_results():
     assert "def f(params_W, params_b, x):" in src
 
 
+def test_keyword_arguments_are_traced_as_positional_ones():
+    def f(x, *, scale, opts):
+        return cr.sum(x * scale * opts["w"]) + opts["n"]
+
+    c = cr.compile(f)
+    x, w = rng.standard_normal(3), rng.standard_normal(3)
+    for scale, n in ((2.0, 1), (3.0, 1), (3.0, 2)):  # a new float: the same program; a new int: traced again
+        close(c(x, scale=scale, opts={"w": w, "n": n}), f(x, scale=scale, opts={"w": w, "n": n}))
+    assert c.cache_info().misses == 2
+    assert "def f(x, opts_w, scale):" in c.source(x, scale=2.0, opts={"w": w, "n": 1})
+
+
+def test_a_keyword_named_tree_has_a_signature_of_its_own():
+    def f(x, y=1.0, *, tree=0.0):
+        return x * y + tree
+
+    c = cr.compile(f)
+    x = np.ones(2)
+    close(c(x, np.float64(2.0)), f(x, np.float64(2.0)))
+    close(c(x, tree=np.float64(5.0)), f(x, tree=np.float64(5.0)))  # not the program of the call before
+    assert c.cache_info().misses == 2
+
+
+def test_keyword_arguments_in_any_order_reach_their_parameters():
+    def f(x, *, b, a):
+        return x * a - b
+
+    c = cr.compile(f)
+    x, a, b = np.ones(2), np.full(2, 3.0), np.full(2, 10.0)
+    close(c(x, b=b, a=a), f(x, b=b, a=a))  # traced with b given first
+    close(c(x, a=a, b=b), f(x, a=a, b=b))  # the same program, the other order
+    assert c.cache_info().misses == 1
+
+
 # ---------------------------------------------------------------- cache
 def test_cache_hits_misses_and_retrace_on_new_shapes_dtypes_and_static_values():
     calls = []
@@ -131,6 +165,29 @@ def test_cache_hits_misses_and_retrace_on_new_shapes_dtypes_and_static_values():
     c(x, 2)  # dropped, so traced again
     assert c.cache_info().misses == 5
     assert len(calls) == 5
+
+
+def test_a_cache_hit_whose_entry_another_thread_drops_meanwhile_still_runs():
+    # the interleaving of two threads on one compiled function with a full cache: this call finds
+    # its program, then (before it marks it recently used) the other thread's new signature
+    # drops it; the call must still run the program it found
+    class DroppedAfterLookup(type(C.Compiled(abs)._cache)):
+        def get(self, key, default=None):
+            entry = super().get(key, default)
+            self.pop(key, None)
+            return entry
+
+    c = cr.compile(lambda x: x * 2.0, maxsize=3)
+    x = np.ones(3)
+    c(x), c(np.ones(4)), c(np.ones(5))
+    c._cache = DroppedAfterLookup(c._cache)
+    np.testing.assert_array_equal(c(x), 2 * x)
+
+
+@pytest.mark.parametrize("maxsize", [None, -1, 2.5, "8"])
+def test_a_cache_size_that_is_not_a_whole_number_is_refused_when_compiling(maxsize):
+    with pytest.raises(ValueError, match="maxsize must be a whole number"):
+        cr.compile(lambda x: x * 2.0, maxsize=maxsize)
 
 
 def test_the_program_reads_new_values_on_each_call():

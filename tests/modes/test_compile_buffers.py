@@ -355,3 +355,32 @@ def test_a_number_times_column_sums_is_one_product_with_a_row_of_that_number():
     assert "sum" not in prog.counts()  # every bias gradient: 0.25 * sum(g, axis=0) as a row of 0.25 @ g
     assert "0.25 * column sums of" in c.source(params, X)
     close(c(params, X), sgd(params, X))
+
+
+def test_a_square_product_is_never_written_into_its_own_operand():
+    # numpy computes matmul(a, b, out=a) through a copy of a: a product gets an array of its own
+    a, b = rng.standard_normal((96, 96)), rng.standard_normal((96, 96))
+    f = lambda a, b: cr.sum(cr.tanh((a * 0.01) @ b) * a)  # noqa: E731
+    c = cr.compile(f)
+    src = c.source(a, b)
+    assert "matmul(v1, b, out=v1)" not in src and "matmul(v1, b, out=_b" in src
+    close(c(a, b), f(a, b))
+
+
+@pytest.mark.parametrize("floats", [True, False])
+def test_a_constant_result_is_a_new_array_on_each_call_read_when_traced(floats):
+    table = np.arange(3.0)
+
+    def f(x):
+        return cr.sum(x * x), table, cr.exp(np.zeros(2))  # captured, and computed from constants
+
+    c = cr.compile(f, floats=floats)
+    x = np.float64(2.0)
+    first = c(x)
+    table[:] = -1.0  # after tracing: a constant of the program keeps the value it had
+    first[1][:] = 7.0  # the caller writes a result: the next call's result is not that array
+    first[2][:] = 7.0
+    _, t, e = c(x)
+    np.testing.assert_array_equal(t, np.arange(3.0))
+    np.testing.assert_array_equal(e, np.ones(2))
+    assert t is not first[1] and e is not first[2]

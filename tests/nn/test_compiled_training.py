@@ -195,3 +195,23 @@ def test_the_compiled_step_is_kept_between_fit_calls_while_the_model_is_the_same
     del model, opt, first, step, relu_step
     gc.collect()
     assert ref() is None  # a kept step does not keep its model alive
+
+
+def test_a_loss_subclass_of_the_users_is_kept_by_identity_not_by_its_class_and_reduction():
+    from chainrule.nn.training import compiled_step
+
+    class Scaled(cr.nn.MSELoss):  # computes with a setting of its own beside the reduction
+        def __init__(self, scale):
+            super().__init__()
+            self.scale = scale
+
+        def forward(self, input, target):
+            return self.scale * super().forward(input, target)
+
+    X, y = cr.data.circle(n=32, seed=5)
+    y = y.reshape(-1, 1).astype(float)
+    model = cr.nn.Sequential(cr.nn.Linear(2, 4, rng=0), cr.nn.Tanh(), cr.nn.Linear(4, 1, rng=1))
+    one, three = Scaled(1.0), Scaled(3.0)
+    assert compiled_step(model, one) is compiled_step(model, one)
+    step = compiled_step(model, three)
+    np.testing.assert_allclose(step(X, y), float(three(model(X), y).data), rtol=1e-12)
