@@ -1427,7 +1427,10 @@ class Compiled:
         fn.program, fn.source = prog, source
         self._cache[key] = fn
         if len(self._cache) > self.maxsize:
-            self._cache.popitem(last=False)
+            try:
+                self._cache.popitem(last=False)
+            except KeyError:  # emptied meanwhile by cache_clear() in another thread
+                pass
         return fn
 
     def _entry(self, args, kwargs):

@@ -738,7 +738,13 @@ def compiled_step(model, loss_fn):
     if kept is not None and kept[0] == key:
         return kept[1]
     step = CompiledStep(model, loss_fn)
-    _STEPS[model] = (key, step)
+    # Kept with loss modules and chainrule's loss functions, not with a function of the user's: a
+    # closure may hold the model (weight decay over model.parameters()), and the kept step would
+    # then keep alive the model it is filed under
+    if isinstance(loss_fn, _Loss) or (getattr(loss_fn, "__module__", None) or "").startswith("chainrule."):
+        _STEPS[model] = (key, step)
+    else:
+        _STEPS.pop(model, None)
     return step
 
 

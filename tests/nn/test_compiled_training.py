@@ -215,3 +215,21 @@ def test_a_loss_subclass_of_the_users_is_kept_by_identity_not_by_its_class_and_r
     assert compiled_step(model, one) is compiled_step(model, one)
     step = compiled_step(model, three)
     np.testing.assert_allclose(step(X, y), float(three(model(X), y).data), rtol=1e-12)
+
+
+def test_a_users_loss_holding_the_model_does_not_keep_it_alive():
+    import gc
+    import weakref
+
+    X, y = cr.data.circle(n=32, seed=5)
+    model = cr.nn.MLP(2, [4], 2, rng=0)
+
+    def loss(out, t, held=model):  # a user's loss that holds the model, as weight decay would
+        return cross_entropy(out, t) + 0.0 * len(held.layers)
+
+    cr.fit(model, loss, X, y, optimizer=cr.optim.SGD(model.parameters(), lr=0.1), epochs=1, progress=False,
+           compile=True)
+    ref = weakref.ref(model)
+    del model, loss
+    gc.collect()
+    assert ref() is None
