@@ -221,7 +221,9 @@ def test_three_classes_train_and_the_map_shows_the_predicted_class(page, url):
     loaded(page, url + "#dataset=spiral&classes=3&loss=softmax_ce&hidden=8,8&features=x1,x2,x1^2,x2^2,sin_x1,sin_x2"
                 "&optimizer=adam&learning_rate=0.03&noise=0")
     page.wait_for_function("location.hash.includes('classes=3')")
-    # one output unit per class, in the class's colour, and a legend of the three
+    # one output unit per class, in the class's colour, and a legend of the three (the diagram is
+    # drawn from the first frame of the new setup, which may come after the URL has changed)
+    page.wait_for_function("document.querySelectorAll('[data-testid^=output-]').length === 3")
     assert page.locator("[data-testid^=output-]").count() == 3
     assert page.get_by_test_id("legend").inner_text().split() == ["class", "0", "class", "1", "class", "2"]
     start = number(page, "test-error")
